@@ -1,0 +1,9 @@
+//! # Foresight
+//!
+//! A control plane that keeps latency-sensitive services within their SLOs at the lowest cost
+//! across many Kubernetes clusters by predicting demand. The daemon runs
+//! observe → predict → decide → act; every strategy in it is a sandboxed WebAssembly plugin.
+//!
+//! This crate is the daemon and its command line. [`plugins`] is the sandboxed runtime.
+
+pub mod plugins;
