@@ -6,4 +6,6 @@
 //!
 //! This crate is the daemon and its command line. [`plugins`] is the sandboxed runtime.
 
+pub mod cli;
+pub mod config;
 pub mod plugins;

@@ -107,7 +107,11 @@ impl From<Descriptor> for wit::Descriptor {
             config_keys: d
                 .config_keys
                 .into_iter()
-                .map(|k| wit::ConfigKey { name: k.name, description: k.description, default_value: k.default_value })
+                .map(|k| wit::ConfigKey {
+                    name: k.name,
+                    description: k.description,
+                    default_value: k.default_value,
+                })
                 .collect(),
         }
     }
@@ -145,7 +149,12 @@ impl<T: Forecaster> forecaster::exports::foresight::policy::forecasting::Guest f
                     events: s
                         .events
                         .into_iter()
-                        .map(|e| crate::Event { name: e.name, start: e.start, end: e.end, multiplier: e.multiplier })
+                        .map(|e| crate::Event {
+                            name: e.name,
+                            start: e.start,
+                            end: e.end,
+                            multiplier: e.multiplier,
+                        })
                         .collect(),
                 })
                 .collect(),
@@ -238,7 +247,11 @@ impl<T: CostModel> cost_model::exports::foresight::policy::planning::Guest for C
                 steps: p
                     .steps
                     .into_iter()
-                    .map(|s| plan::CapacityStep { offering: s.offering, nodes: s.nodes, request_in_s: s.request_in_s })
+                    .map(|s| plan::CapacityStep {
+                        offering: s.offering,
+                        nodes: s.nodes,
+                        request_in_s: s.request_in_s,
+                    })
                     .collect(),
                 hourly_cost: p.hourly_cost,
             })

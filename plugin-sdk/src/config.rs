@@ -15,9 +15,9 @@ pub struct Config {
 impl Config {
     /// Parses TOML text (empty for no configuration) and refuses keys the plugin did not declare.
     pub fn parse(text: &str, keys: &[ConfigKey]) -> Result<Self, PluginError> {
-        let table: Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| PluginError::InvalidConfig(format!("not valid TOML: {}", e.message())))?;
+        let table: Table = text.parse().map_err(|e: toml::de::Error| {
+            PluginError::InvalidConfig(format!("not valid TOML: {}", e.message()))
+        })?;
         for name in table.keys() {
             if !keys.iter().any(|k| &k.name == name) {
                 let known: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
@@ -41,23 +41,28 @@ impl Config {
     /// The value of `key`, or its declared default, converted to `T`.
     pub fn get<T: FromValue>(&self, key: &str) -> Result<T, PluginError> {
         let declared = self.keys.iter().find(|k| k.name == key).ok_or_else(|| {
-            PluginError::InvalidConfig(format!("key `{key}` is read by the plugin but not declared in describe()"))
+            PluginError::InvalidConfig(format!(
+                "key `{key}` is read by the plugin but not declared in describe()"
+            ))
         })?;
         let value = match (self.table.get(key), &declared.default_value) {
             (Some(value), _) => value.clone(),
-            (None, Some(default)) => parse_value(default)
-                .map_err(|e| PluginError::InvalidConfig(format!("default of `{key}` is not a TOML value: {e}")))?,
+            (None, Some(default)) => parse_value(default).map_err(|e| {
+                PluginError::InvalidConfig(format!("default of `{key}` is not a TOML value: {e}"))
+            })?,
             (None, None) => {
                 return Err(PluginError::InvalidConfig(format!("missing required key `{key}`")));
             }
         };
-        T::from_value(&value)
-            .ok_or_else(|| PluginError::InvalidConfig(format!("`{key}` must be {}, found `{value}`", T::EXPECTED)))
+        T::from_value(&value).ok_or_else(|| {
+            PluginError::InvalidConfig(format!("`{key}` must be {}, found `{value}`", T::EXPECTED))
+        })
     }
 }
 
 fn parse_value(text: &str) -> Result<Value, String> {
-    let mut table: Table = format!("v = {text}").parse().map_err(|e: toml::de::Error| e.message().to_owned())?;
+    let mut table: Table =
+        format!("v = {text}").parse().map_err(|e: toml::de::Error| e.message().to_owned())?;
     table.remove("v").ok_or_else(|| "empty value".to_owned())
 }
 

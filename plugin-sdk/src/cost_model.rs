@@ -53,14 +53,18 @@ impl PlanRequest {
     /// Checks the request's shape: what the host promises every cost model.
     pub fn validate(&self) -> Result<(), PluginError> {
         let bad = |msg: String| Err(PluginError::InvalidInput(msg));
-        if self.horizons.is_empty() || self.horizons[0] == 0 || self.horizons.windows(2).any(|w| w[0] >= w[1]) {
+        if self.horizons.is_empty() || self.horizons[0] == 0 || self.horizons.windows(2).any(|w| w[0] >= w[1])
+        {
             return bad(format!("horizons must be positive and strictly ascending: {:?}", self.horizons));
         }
         if self.quantiles.is_empty()
             || self.quantiles.iter().any(|q| !(*q > 0.0 && *q < 1.0))
             || self.quantiles.windows(2).any(|w| w[0] >= w[1])
         {
-            return bad(format!("quantile levels must lie in (0, 1), strictly ascending: {:?}", self.quantiles));
+            return bad(format!(
+                "quantile levels must lie in (0, 1), strictly ascending: {:?}",
+                self.quantiles
+            ));
         }
         let cells = self.horizons.len() * self.quantiles.len();
         for c in &self.clusters {
@@ -73,7 +77,10 @@ impl PlanRequest {
             for o in &c.offerings {
                 let numbers = [o.vcpu, o.memory_gib, o.hourly_price, o.interruption_rate];
                 if numbers.iter().any(|v| !v.is_finite() || *v < 0.0) || o.vcpu == 0.0 {
-                    return bad(format!("cluster `{}`, offering `{}`: sizes and prices must be finite, non-negative, with vcpu > 0", c.cluster, o.name));
+                    return bad(format!(
+                        "cluster `{}`, offering `{}`: sizes and prices must be finite, non-negative, with vcpu > 0",
+                        c.cluster, o.name
+                    ));
                 }
             }
         }

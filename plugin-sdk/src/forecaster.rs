@@ -82,8 +82,13 @@ impl ForecastRequest {
         if self.horizons[0] == 0 || self.horizons.windows(2).any(|w| w[0] >= w[1]) {
             return bad(format!("horizons must be positive and strictly ascending: {:?}", self.horizons));
         }
-        if self.quantiles.iter().any(|q| !(*q > 0.0 && *q < 1.0)) || self.quantiles.windows(2).any(|w| w[0] >= w[1]) {
-            return bad(format!("quantile levels must lie in (0, 1), strictly ascending: {:?}", self.quantiles));
+        if self.quantiles.iter().any(|q| !(*q > 0.0 && *q < 1.0))
+            || self.quantiles.windows(2).any(|w| w[0] >= w[1])
+        {
+            return bad(format!(
+                "quantile levels must lie in (0, 1), strictly ascending: {:?}",
+                self.quantiles
+            ));
         }
         let max_horizon = *self.horizons.last().unwrap_or(&0);
         for (i, s) in self.series.iter().enumerate() {
@@ -142,7 +147,12 @@ mod tests {
 
     fn request() -> ForecastRequest {
         ForecastRequest {
-            series: vec![Series { start: 0, step: 60, values: vec![1.0, f64::NAN, 3.0], ..Default::default() }],
+            series: vec![Series {
+                start: 0,
+                step: 60,
+                values: vec![1.0, f64::NAN, 3.0],
+                ..Default::default()
+            }],
             horizons: vec![60, 3600],
             quantiles: vec![0.1, 0.5, 0.9],
         }

@@ -96,8 +96,9 @@ impl Candidates {
 
     /// Column index of a feature the plugin cannot work without.
     pub fn require_column(&self, name: &str) -> Result<usize, PluginError> {
-        self.column(name)
-            .ok_or_else(|| PluginError::InvalidInput(format!("feature `{name}` is required but was not provided")))
+        self.column(name).ok_or_else(|| {
+            PluginError::InvalidInput(format!("feature `{name}` is required but was not provided"))
+        })
     }
 }
 

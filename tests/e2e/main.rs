@@ -1,1 +1,8 @@
-//! e2e
+//! End-to-end tests: the real `foresight` binary and runtime against real components — the
+//! reference plugins and the deliberately hostile ones under `tests/plugins/`, compiled to
+//! `wasm32-wasip2` once per run by [`fixtures`].
+
+mod containment;
+mod fixtures;
+mod plugin_check;
+mod plugin_new;

@@ -49,7 +49,9 @@ impl ComponentCache {
         if let Some(path) = entry.as_deref().filter(|p| p.is_file()) {
             match deserialize(engine, path) {
                 Ok(component) => return Ok((component, Origin::Cached)),
-                Err(e) => tracing::warn!(cache = %path.display(), "discarding unusable cached component: {e:#}"),
+                Err(e) => {
+                    tracing::warn!(cache = %path.display(), "discarding unusable cached component: {e:#}")
+                }
             }
         }
         let Some(path) = entry.as_deref() else {

@@ -19,7 +19,11 @@ pub fn descriptor(d: wit::Descriptor) -> Descriptor {
         config_keys: d
             .config_keys
             .into_iter()
-            .map(|k| foresight_sdk::ConfigKey { name: k.name, description: k.description, default_value: k.default_value })
+            .map(|k| foresight_sdk::ConfigKey {
+                name: k.name,
+                description: k.description,
+                default_value: k.default_value,
+            })
             .collect(),
     }
 }

@@ -77,7 +77,9 @@ pub enum LoadError {
         kinds: String,
     },
     /// The component is a valid plugin of another kind than the role needs.
-    #[error("{path} is a {found} plugin but is used as a {expected}; point the {expected} role at a {expected} plugin")]
+    #[error(
+        "{path} is a {found} plugin but is used as a {expected}; point the {expected} role at a {expected} plugin"
+    )]
     KindMismatch {
         /// The file.
         path: PathBuf,

@@ -133,7 +133,8 @@ impl<P: ?Sized + Policy> Guarded<P> {
         check: impl Fn(&R) -> Result<(), String>,
     ) -> Result<Served<R>, Vec<PluginFault>> {
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
-        let attempt = |slot: &Slot<P>| run(&slot.plugin).and_then(|v| check(&v).map(|()| v).map_err(Fault::Malformed));
+        let attempt =
+            |slot: &Slot<P>| run(&slot.plugin).and_then(|v| check(&v).map(|()| v).map_err(Fault::Malformed));
         let live = self.live.load_full();
         let mut faults = Vec::new();
 
@@ -155,7 +156,11 @@ impl<P: ?Sized + Policy> Guarded<P> {
                 Ok(value) => {
                     self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(role = %self.role, plugin = %fallback.label, "answered by fallback");
-                    return Ok(Served { value, by: fallback.label.clone(), fallback_from: faults.into_iter().next() });
+                    return Ok(Served {
+                        value,
+                        by: fallback.label.clone(),
+                        fallback_from: faults.into_iter().next(),
+                    });
                 }
                 Err(fault) => {
                     tracing::error!(role = %self.role, plugin = %fallback.label, %fault, "fallback failed too");
@@ -175,7 +180,13 @@ impl<P: ?Sized + Policy> Guarded<P> {
             fallbacks: self.stats.fallbacks.load(Ordering::Relaxed),
             quarantines: self.stats.quarantines.load(Ordering::Relaxed),
             faults_by_kind: self.stats.by_kind.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-            last_fault: self.stats.last_fault.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|f| f.to_string()),
+            last_fault: self
+                .stats
+                .last_fault
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .map(|f| f.to_string()),
             quarantined,
         }
     }
@@ -201,7 +212,13 @@ impl<P: ?Sized + Policy> Guarded<P> {
 
     fn record_fault(&self, label: &str, fault: Fault) -> PluginFault {
         self.stats.faults.fetch_add(1, Ordering::Relaxed);
-        *self.stats.by_kind.lock().unwrap_or_else(|p| p.into_inner()).entry(fault.metric_label()).or_default() += 1;
+        *self
+            .stats
+            .by_kind
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(fault.metric_label())
+            .or_default() += 1;
         let fault = PluginFault { plugin: label.to_owned(), fault };
         *self.stats.last_fault.lock().unwrap_or_else(|p| p.into_inner()) = Some(fault.clone());
         if fault.fault == Fault::Quarantined {
@@ -276,7 +293,12 @@ mod tests {
     #[test]
     fn a_faulty_plugin_falls_back_to_the_baseline_and_is_quarantined() {
         let live = Scripted::new("live", 1, true);
-        let role = Guarded::new("scorer", live.clone(), Scripted::new("baseline", 2, false), rule(Duration::from_secs(3600)));
+        let role = Guarded::new(
+            "scorer",
+            live.clone(),
+            Scripted::new("baseline", 2, false),
+            rule(Duration::from_secs(3600)),
+        );
         for _ in 0..5 {
             let served = call(&role);
             assert_eq!((served.value, served.by.as_str()), (2, "baseline@1.0.0"));
@@ -294,7 +316,8 @@ mod tests {
     #[test]
     fn an_expired_quarantine_admits_a_probe_and_recovery_lifts_it() {
         let live = Scripted::new("live", 1, true);
-        let role = Guarded::new("scorer", live.clone(), Scripted::new("baseline", 2, false), rule(Duration::ZERO));
+        let role =
+            Guarded::new("scorer", live.clone(), Scripted::new("baseline", 2, false), rule(Duration::ZERO));
         call(&role);
         call(&role);
         assert_eq!(role.stats().quarantines, 1);
@@ -311,7 +334,9 @@ mod tests {
             Scripted::new("baseline", 2, false),
             rule(Duration::from_secs(60)),
         );
-        let served = role.call(|p| p.answer(), |v| if *v == 7 { Err("seven is wrong".into()) } else { Ok(()) }).unwrap();
+        let served = role
+            .call(|p| p.answer(), |v| if *v == 7 { Err("seven is wrong".into()) } else { Ok(()) })
+            .unwrap();
         assert_eq!(served.value, 2);
         assert!(matches!(served.fallback_from.unwrap().fault, Fault::Malformed(m) if m == "seven is wrong"));
     }
@@ -319,7 +344,8 @@ mod tests {
     #[test]
     fn a_swapped_out_plugin_that_worked_becomes_the_first_fallback() {
         let v1 = Scripted::new("v1", 1, false);
-        let role = Guarded::new("scorer", v1, Scripted::new("baseline", 0, false), rule(Duration::from_secs(60)));
+        let role =
+            Guarded::new("scorer", v1, Scripted::new("baseline", 0, false), rule(Duration::from_secs(60)));
         assert_eq!(call(&role).value, 1);
         role.swap(Scripted::new("v2", 2, true));
         let served = call(&role);
@@ -328,14 +354,24 @@ mod tests {
 
     #[test]
     fn an_unproven_plugin_is_not_kept_as_a_fallback() {
-        let role = Guarded::new("scorer", Scripted::new("v1", 1, true), Scripted::new("baseline", 0, false), rule(Duration::from_secs(60)));
+        let role = Guarded::new(
+            "scorer",
+            Scripted::new("v1", 1, true),
+            Scripted::new("baseline", 0, false),
+            rule(Duration::from_secs(60)),
+        );
         role.swap(Scripted::new("v2", 2, true));
         assert_eq!(call(&role).by, "baseline@1.0.0");
     }
 
     #[test]
     fn when_every_plugin_fails_all_faults_are_reported() {
-        let role = Guarded::new("scorer", Scripted::new("v1", 1, true), Scripted::new("baseline", 0, true), rule(Duration::from_secs(60)));
+        let role = Guarded::new(
+            "scorer",
+            Scripted::new("v1", 1, true),
+            Scripted::new("baseline", 0, true),
+            rule(Duration::from_secs(60)),
+        );
         let faults = role.call(|p| p.answer(), |_| Ok(())).unwrap_err();
         let who: Vec<_> = faults.iter().map(|f| f.plugin.as_str()).collect();
         assert_eq!(who, ["v1@1.0.0", "baseline@1.0.0"]);

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use foresight_sdk::{
-    Candidates, ClusterPlan, Descriptor, ForecastRequest, PlanRequest, PluginError, PluginKind, Scores, Workload,
+    Candidates, ClusterPlan, Descriptor, ForecastRequest, PlanRequest, PluginError, PluginKind, Scores,
+    Workload,
 };
 use wasmtime::component::InstancePre;
 use wasmtime::{Engine, Store, Trap};
@@ -63,14 +64,22 @@ pub struct WasmPlugin {
 }
 
 impl WasmPlugin {
-    pub(super) fn start(engine: &Engine, loaded: &Loaded, limits: Limits, config: String) -> Result<Self, LoadError> {
+    pub(super) fn start(
+        engine: &Engine,
+        loaded: &Loaded,
+        limits: Limits,
+        config: String,
+    ) -> Result<Self, LoadError> {
         let file_label: Arc<str> =
             loaded.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default().into();
-        let start_error =
-            |plugin: &str, fault: Fault| LoadError::Start { path: loaded.path.clone(), plugin: plugin.to_owned(), fault };
+        let start_error = |plugin: &str, fault: Fault| LoadError::Start {
+            path: loaded.path.clone(),
+            plugin: plugin.to_owned(),
+            fault,
+        };
 
-        let mut linker =
-            sandbox::linker(engine, &limits).map_err(|e| start_error(&file_label, Fault::Instantiate(format!("{e:#}"))))?;
+        let mut linker = sandbox::linker(engine, &limits)
+            .map_err(|e| start_error(&file_label, Fault::Instantiate(format!("{e:#}"))))?;
         // Imports that are neither the host's nor granted WASI (filesystem, sockets, an
         // ungranted clock) instantiate, but trap with the import's name when called.
         linker
@@ -198,9 +207,19 @@ impl WasmPlugin {
         match error.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => Fault::Timeout(self.limits.deadline()),
             Some(Trap::StackOverflow) => Fault::StackOverflow,
+            // A Rust guest keeps large locals on a stack in its linear memory; running off its
+            // end shows up as an out-of-bounds access rather than a wasm stack overflow.
+            Some(Trap::MemoryOutOfBounds) => Fault::Trap(format!(
+                "{} (in a Rust plugin, usually its stack overflowing from deep recursion)",
+                Trap::MemoryOutOfBounds
+            )),
             Some(trap) => {
                 let stderr = sandbox.stderr_text();
-                Fault::Trap(if stderr.is_empty() { trap.to_string() } else { format!("{trap}; plugin stderr: {stderr}") })
+                Fault::Trap(if stderr.is_empty() {
+                    trap.to_string()
+                } else {
+                    format!("{trap}; plugin stderr: {stderr}")
+                })
             }
             None => Fault::Trap(format!("{error:#}")),
         }
@@ -212,7 +231,8 @@ impl WasmPlugin {
             Some(live) => Ok(live),
             None => {
                 let mut live = self.instantiate_unconfigured()?;
-                self.configure(&mut live).map_err(|f| Fault::Instantiate(format!("configure failed: {f}")))?;
+                self.configure(&mut live)
+                    .map_err(|f| Fault::Instantiate(format!("configure failed: {f}")))?;
                 Ok(live)
             }
         }
@@ -270,7 +290,9 @@ impl ScorePolicy for WasmPlugin {
     fn score(&self, workload: &Workload, candidates: &Candidates) -> Result<Scores, Fault> {
         let workload = convert::workload(workload);
         self.call(|store, guest| match guest {
-            Guest::Scoring(g) => g.call_score(store, &workload, &candidates.feature_names, &candidates.features),
+            Guest::Scoring(g) => {
+                g.call_score(store, &workload, &candidates.feature_names, &candidates.features)
+            }
             _ => Ok(Err(wit::PluginError::Failed(self.wrong_kind(PluginKind::Scorer).to_string()))),
         })
         .map(convert::scores)

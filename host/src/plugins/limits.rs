@@ -33,7 +33,13 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { deadline_ms: 250, memory_mib: 64, max_consecutive_faults: 3, quarantine_s: 60, capabilities: Vec::new() }
+        Self {
+            deadline_ms: 250,
+            memory_mib: 64,
+            max_consecutive_faults: 3,
+            quarantine_s: 60,
+            capabilities: Vec::new(),
+        }
     }
 }
 

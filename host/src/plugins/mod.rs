@@ -19,6 +19,7 @@
 
 mod bindings;
 mod cache;
+pub mod conformance;
 mod convert;
 mod fault;
 mod guard;
@@ -26,12 +27,13 @@ mod instance;
 mod limits;
 mod policy;
 mod runtime;
+pub mod samples;
 mod sandbox;
 pub mod validate;
 
 pub use cache::Origin;
-pub use guard::{Guarded, QuarantineRule, Served, StatsSnapshot};
 pub use fault::{CONTRACT_VERSION, Fault, LoadError, PluginFault};
+pub use guard::{Guarded, QuarantineRule, Served, StatsSnapshot};
 pub use instance::WasmPlugin;
 pub use limits::{Capability, Limits};
 pub use policy::{ForecastPolicy, Native, PlanPolicy, Policy, ScorePolicy};

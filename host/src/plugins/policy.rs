@@ -4,8 +4,8 @@
 use std::sync::Mutex;
 
 use foresight_sdk::{
-    Candidates, ClusterPlan, Config, CostModel, Descriptor, ForecastRequest, Forecaster, PlanRequest, PluginError,
-    Scorer, Scores, Workload,
+    Candidates, ClusterPlan, Config, CostModel, Descriptor, ForecastRequest, Forecaster, PlanRequest,
+    PluginError, Scorer, Scores, Workload,
 };
 
 use super::fault::Fault;
@@ -48,7 +48,11 @@ pub struct Native<T> {
 }
 
 impl<T> Native<T> {
-    fn build(descriptor: Descriptor, new: fn(&Config) -> Result<T, PluginError>, config: &str) -> Result<Self, PluginError> {
+    fn build(
+        descriptor: Descriptor,
+        new: fn(&Config) -> Result<T, PluginError>,
+        config: &str,
+    ) -> Result<Self, PluginError> {
         let parsed = Config::parse(config, &descriptor.config_keys)?;
         Ok(Self { plugin: Mutex::new(new(&parsed)?), descriptor })
     }

@@ -63,7 +63,8 @@ impl Runtime {
 
     /// Reads, compiles (or loads from the cache) and identifies a component file.
     pub fn load_file(&self, path: &Path) -> Result<Loaded, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
+        let bytes =
+            std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
         self.load_bytes(path, &bytes)
     }
 
@@ -130,10 +131,7 @@ fn root_cause(e: &wasmtime::Error) -> String {
 /// Finds the one policy interface a component exports and checks its contract version.
 fn identify(engine: &Engine, component: &Component, path: &Path) -> Result<PluginKind, LoadError> {
     let ty = component.component_type();
-    let exports: Vec<String> = ty
-        .exports(engine)
-        .map(|(name, _)| name.to_owned())
-        .collect();
+    let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_owned()).collect();
     let mut found = Vec::new();
     for name in &exports {
         let Some(rest) = name.strip_prefix("foresight:policy/") else { continue };

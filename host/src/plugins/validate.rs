@@ -22,7 +22,10 @@ pub fn forecasts(request: &ForecastRequest, answer: &[Vec<f64>]) -> Result<(), S
         }
         for (h, row) in values.chunks_exact(width).enumerate() {
             if row.windows(2).any(|w| w[1] < w[0]) {
-                return Err(format!("series {i}, horizon {}: quantiles decrease: {row:?}", request.horizons[h]));
+                return Err(format!(
+                    "series {i}, horizon {}: quantiles decrease: {row:?}",
+                    request.horizons[h]
+                ));
             }
         }
     }
@@ -122,14 +125,26 @@ mod tests {
                 cluster: "edge".into(),
                 cpu: vec![1.0],
                 memory_gib: vec![1.0],
-                offerings: vec![Offering { name: "small".into(), vcpu: 2.0, max_nodes: 3, ..Default::default() }],
+                offerings: vec![Offering {
+                    name: "small".into(),
+                    vcpu: 2.0,
+                    max_nodes: 3,
+                    ..Default::default()
+                }],
             }],
         };
-        let ok = ClusterPlan { steps: vec![CapacityStep { offering: 0, nodes: 3, request_in_s: 0 }], hourly_cost: 1.0 };
+        let ok = ClusterPlan {
+            steps: vec![CapacityStep { offering: 0, nodes: 3, request_in_s: 0 }],
+            hourly_cost: 1.0,
+        };
         plans(&request, std::slice::from_ref(&ok)).unwrap();
-        let too_many = ClusterPlan { steps: vec![CapacityStep { offering: 0, nodes: 4, request_in_s: 0 }], ..ok.clone() };
+        let too_many = ClusterPlan {
+            steps: vec![CapacityStep { offering: 0, nodes: 4, request_in_s: 0 }],
+            ..ok.clone()
+        };
         assert!(plans(&request, &[too_many]).unwrap_err().contains("maximum"));
-        let unknown = ClusterPlan { steps: vec![CapacityStep { offering: 1, nodes: 1, request_in_s: 0 }], ..ok };
+        let unknown =
+            ClusterPlan { steps: vec![CapacityStep { offering: 1, nodes: 1, request_in_s: 0 }], ..ok };
         assert!(plans(&request, &[unknown]).unwrap_err().contains("offering 1"));
     }
 }

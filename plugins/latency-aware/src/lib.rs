@@ -37,7 +37,9 @@
 //! ```
 
 use foresight_sdk::scorer::features;
-use foresight_sdk::{Candidates, Config, ConfigKey, Descriptor, PluginError, PluginKind, Scorer, Scores, Workload};
+use foresight_sdk::{
+    Candidates, Config, ConfigKey, Descriptor, PluginError, PluginKind, Scorer, Scores, Workload,
+};
 
 /// ln 20: the 95th percentile of an exponential distribution is ln 20 times its mean.
 const P95_OF_MEAN: f64 = 2.995_732_273_553_991;
@@ -84,7 +86,8 @@ impl Columns {
         let total: f64 = workload.demand.iter().filter(|d| d.is_finite() && **d > 0.0).sum();
         let mut rtt = Vec::new();
         for (region, demand) in workload.regions.iter().zip(&workload.demand) {
-            let share = if total > 0.0 { demand.max(0.0) / total } else { 1.0 / workload.regions.len() as f64 };
+            let share =
+                if total > 0.0 { demand.max(0.0) / total } else { 1.0 / workload.regions.len() as f64 };
             if let Some(column) = candidates.column(&features::rtt(region)) {
                 rtt.push((column, share));
             }
@@ -142,7 +145,8 @@ impl Scorer for LatencyAware {
             saturation_factor: config.get("saturation-factor")?,
             explain: config.get("explain")?,
         };
-        let weights = [plugin.w_latency, plugin.w_slo, plugin.w_headroom, plugin.w_price, plugin.w_interruption];
+        let weights =
+            [plugin.w_latency, plugin.w_slo, plugin.w_headroom, plugin.w_price, plugin.w_interruption];
         if weights.iter().any(|w| !w.is_finite() || *w < 0.0) {
             return Err(PluginError::InvalidConfig("weights must be finite and non-negative".into()));
         }
@@ -175,8 +179,11 @@ impl Scorer for LatencyAware {
             let headroom_term = cols.headroom.map_or(0.0, |c| self.w_headroom * row[c]);
             let price_term = cols.price.map_or(0.0, |c| -self.w_price * row[c]);
             let interruption_term = cols.interruption.map_or(0.0, |c| -self.w_interruption * row[c]);
-            let score =
-                -self.w_latency * (rtt + service) + queue_term + headroom_term + price_term + interruption_term;
+            let score = -self.w_latency * (rtt + service)
+                + queue_term
+                + headroom_term
+                + price_term
+                + interruption_term;
             values.push(score);
 
             if self.explain {
@@ -279,7 +286,8 @@ mod tests {
     #[test]
     fn contributions_explain_the_feature_dependent_part_of_the_score() {
         let mut s = scorer("");
-        let n = names(&["rtt-ms:eu", "rtt-ms:us", "utilisation", "replicas", "headroom", "hourly-price", "spot"]);
+        let n =
+            names(&["rtt-ms:eu", "rtt-ms:us", "utilisation", "replicas", "headroom", "hourly-price", "spot"]);
         let c = Candidates::new(n, vec![20.0, 70.0, 0.6, 3.0, 0.3, 0.2, 1.0]).unwrap();
         let scores = s.score(&workload(), &c).unwrap();
         let explained: f64 = scores.contributions.iter().sum();

@@ -1,0 +1,202 @@
+//! `foresight bench …`: performance figures measured in one run, as ratios where the machine's
+//! noise would otherwise dominate.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use foresight_sdk::{Candidates, PluginKind, Workload};
+use latency_aware::LatencyAware;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::plugins::{Limits, Native, Origin, Runtime, ScorePolicy, samples};
+
+/// Options of `foresight bench scorer`.
+#[derive(Debug, clap::Args)]
+pub struct ScorerArgs {
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// The latency-aware component; default: `latency-aware.wasm` in the plugin folder.
+    #[arg(long)]
+    plugin: Option<PathBuf>,
+    /// Candidates per call.
+    #[arg(long, default_value_t = 5000)]
+    candidates: usize,
+    /// Measurement rounds; each times native and Wasm back to back.
+    #[arg(long, default_value_t = 15)]
+    rounds: usize,
+    /// Target duration of one side of a round, in milliseconds.
+    #[arg(long, default_value_t = 60)]
+    round_ms: u64,
+}
+
+/// What `bench scorer` measured.
+#[derive(Debug, Serialize)]
+struct ScorerFigures {
+    candidates: usize,
+    features: usize,
+    deadline_ms: u64,
+    wasm_call_us: f64,
+    native_call_us: f64,
+    wasm_native_ratio: f64,
+    calls_per_sec: f64,
+    candidate_scores_per_sec: f64,
+    per_call_overhead_us: f64,
+    native_single_call_us: f64,
+    compile_ms: f64,
+    cached_load_ms: f64,
+}
+
+/// Runs the scorer benchmark.
+pub fn scorer(args: &ScorerArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    if args.rounds == 0 || args.candidates == 0 {
+        bail!("--rounds and --candidates must be at least 1");
+    }
+    let file = args.plugin.clone().unwrap_or_else(|| config.plugins.dir().join("latency-aware.wasm"));
+    if !file.is_file() {
+        bail!(
+            "{} does not exist; build it with `foresight plugin build` (or pass --plugin FILE)",
+            file.display()
+        );
+    }
+
+    // Compile into an empty cache, then load from it, as a daemon restart would.
+    let cache = tempfile::tempdir().context("cannot create a scratch cache folder")?;
+    let compile_ms = {
+        let runtime = Runtime::new(Some(cache.path().to_owned())).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let loaded = runtime.load_file(&file)?;
+        debug_assert_eq!(loaded.origin, Origin::Compiled);
+        ms(loaded.load_time)
+    };
+    let runtime = Runtime::new(Some(cache.path().to_owned())).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let mut loads = Vec::new();
+    let mut loaded = None;
+    for _ in 0..7 {
+        let l = runtime.load_file(&file)?;
+        if l.origin != Origin::Cached {
+            bail!("the compiled component was not served from the cache");
+        }
+        loads.push(ms(l.load_time));
+        loaded = Some(l);
+    }
+    let cached_load_ms = median(&mut loads);
+    let loaded = loaded.context("no load")?;
+
+    let limits = Limits::default();
+    let wasm = runtime.start(&loaded, Some(PluginKind::Scorer), &limits, "")?;
+    let native = Native::<LatencyAware>::scorer("").map_err(|e| anyhow::anyhow!("native scorer: {e}"))?;
+
+    let workload = samples::workload();
+    let batch = samples::candidates(args.candidates, 42);
+    let single = samples::candidates(1, 43);
+    agree(&wasm, &native, &workload, &batch)?;
+
+    let round = Duration::from_millis(args.round_ms);
+    let big = measure(&wasm, &native, &workload, &batch, args.rounds, round)?;
+    let small = measure(&wasm, &native, &workload, &single, args.rounds, round)?;
+
+    let figures = ScorerFigures {
+        candidates: args.candidates,
+        features: batch.width(),
+        deadline_ms: limits.deadline_ms,
+        wasm_call_us: big.wasm_us,
+        native_call_us: big.native_us,
+        wasm_native_ratio: big.ratio,
+        calls_per_sec: 1e6 / big.wasm_us,
+        candidate_scores_per_sec: args.candidates as f64 * 1e6 / big.wasm_us,
+        per_call_overhead_us: small.wasm_us,
+        native_single_call_us: small.native_us,
+        compile_ms,
+        cached_load_ms,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&figures)?);
+    } else {
+        let f = &figures;
+        println!(
+            "scorer benchmark: {} ({} candidates × {} features per call)",
+            file.display(),
+            f.candidates,
+            f.features
+        );
+        println!("  epoch deadline          {} ms (interruption checks on)", f.deadline_ms);
+        println!("  wasm call               {:>10.1} µs", f.wasm_call_us);
+        println!("  native call             {:>10.1} µs", f.native_call_us);
+        println!("  wasm / native           {:>10.3}", f.wasm_native_ratio);
+        println!("  calls/s (wasm)          {:>10.0}", f.calls_per_sec);
+        println!("  candidate-scores/s      {:>10.2} M", f.candidate_scores_per_sec / 1e6);
+        println!(
+            "  1-candidate call (wasm) {:>10.2} µs   (native {:.2} µs)",
+            f.per_call_overhead_us, f.native_single_call_us
+        );
+        println!("  first compile           {:>10.1} ms", f.compile_ms);
+        println!("  cached load             {:>10.3} ms", f.cached_load_ms);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+struct Timing {
+    wasm_us: f64,
+    native_us: f64,
+    ratio: f64,
+}
+
+/// Times both builds in alternating rounds; per-round ratios cancel most of the machine's drift.
+fn measure(
+    wasm: &dyn ScorePolicy,
+    native: &dyn ScorePolicy,
+    workload: &Workload,
+    candidates: &Candidates,
+    rounds: usize,
+    round: Duration,
+) -> anyhow::Result<Timing> {
+    let per_call = |policy: &dyn ScorePolicy, calls: usize| -> anyhow::Result<f64> {
+        let started = Instant::now();
+        for _ in 0..calls {
+            std::hint::black_box(policy.score(workload, candidates)?);
+        }
+        Ok(started.elapsed().as_secs_f64() * 1e6 / calls as f64)
+    };
+    // Warm up, and size a round from the Wasm call's cost.
+    let estimate = per_call(wasm, 20)?.max(0.01);
+    per_call(native, 20)?;
+    let calls = ((round.as_secs_f64() * 1e6 / estimate) as usize).clamp(5, 1_000_000);
+    let (mut w, mut n, mut r) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let native_us = per_call(native, calls)?;
+        let wasm_us = per_call(wasm, calls)?;
+        w.push(wasm_us);
+        n.push(native_us);
+        r.push(wasm_us / native_us);
+    }
+    Ok(Timing { wasm_us: median(&mut w), native_us: median(&mut n), ratio: median(&mut r) })
+}
+
+/// Both builds must compute the same scores (within float tolerance: the two libms differ).
+fn agree(
+    wasm: &dyn ScorePolicy,
+    native: &dyn ScorePolicy,
+    w: &Workload,
+    c: &Candidates,
+) -> anyhow::Result<()> {
+    let a = wasm.score(w, c)?;
+    let b = native.score(w, c)?;
+    for (i, (x, y)) in a.values.iter().zip(&b.values).enumerate() {
+        if (x - y).abs() > 1e-9 * x.abs().max(y.abs()).max(1.0) {
+            bail!("Wasm and native scores differ at candidate {i}: {x} vs {y}");
+        }
+    }
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}

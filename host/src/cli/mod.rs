@@ -1,0 +1,124 @@
+//! Command-line interface: parsing and dispatch. Each subcommand lives in its own module.
+
+mod bench;
+mod plugin;
+mod scaffold;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use foresight_sdk::PluginKind;
+
+/// Foresight: predictive, latency-aware capacity and placement for Kubernetes fleets.
+#[derive(Debug, Parser)]
+#[command(name = "foresight", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More log output (-v debug, -vv trace). `RUST_LOG` overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Configuration file.
+    #[arg(long, global = true, default_value = "config/foresight.toml", env = "FORESIGHT_CONFIG")]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build, check and scaffold policy plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Measure performance and print the figures.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Build every plugin crate under plugins/ (or the given crate folders) to a
+    /// wasm32-wasip2 component in the configured plugin folder; prints each component's path.
+    ///
+    /// Example: foresight plugin build
+    #[command(
+        after_help = "Example:\n  foresight plugin build\n  foresight plugin build plugins/my-scorer --out /tmp/plugins"
+    )]
+    Build {
+        /// Crate folders to build; default: every crate under plugins/.
+        crates: Vec<PathBuf>,
+        /// Output folder; default: `[plugins] dir` of the configuration.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Load a component, check its world and contract version, and run the conformance suite.
+    #[command(
+        after_help = "Example:\n  foresight plugin check .foresight/plugins/latency-aware.wasm --config 'weight-price = 5.0'"
+    )]
+    Check {
+        /// The component file.
+        file: PathBuf,
+        /// Kind the plugin must be; default: whatever it exports.
+        #[arg(long, value_parser = parse_kind)]
+        kind: Option<PluginKind>,
+        /// The plugin's configuration, as TOML text.
+        #[arg(long = "plugin-config", default_value = "")]
+        plugin_config: String,
+    },
+    /// Scaffold a new plugin crate that builds and passes `check` as generated.
+    #[command(after_help = "Example:\n  foresight plugin new my-scorer --kind scorer")]
+    New {
+        /// Crate name (lowercase, digits and dashes).
+        name: String,
+        /// Policy kind.
+        #[arg(long, value_parser = parse_kind)]
+        kind: PluginKind,
+        /// Parent folder; default: plugins/.
+        #[arg(long, default_value = "plugins")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Score batches through the Wasm scorer and its native build; print throughput, the
+    /// Wasm/native ratio, per-call overhead and compile/load times.
+    #[command(after_help = "Example:\n  foresight bench scorer --json")]
+    Scorer(bench::ScorerArgs),
+}
+
+fn parse_kind(s: &str) -> Result<PluginKind, String> {
+    s.parse()
+}
+
+/// Sets up logging on stderr.
+pub fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "info,wasmtime=warn,cranelift=warn",
+        1 => "debug,wasmtime=info,cranelift=warn",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let explicit_config = std::env::args().any(|a| a == "--config" || a.starts_with("--config="))
+        || std::env::var_os("FORESIGHT_CONFIG").is_some();
+    let load_config = || crate::config::Config::load(&cli.config, explicit_config);
+    match cli.command {
+        Command::Plugin(PluginCommand::Build { crates, out }) => {
+            let out = match out {
+                Some(out) => out,
+                None => load_config()?.plugins.dir(),
+            };
+            plugin::build(&crates, &out)
+        }
+        Command::Plugin(PluginCommand::Check { file, kind, plugin_config }) => {
+            plugin::check(&file, kind, &plugin_config)
+        }
+        Command::Plugin(PluginCommand::New { name, kind, dir }) => scaffold::new_plugin(&name, kind, &dir),
+        Command::Bench(BenchCommand::Scorer(args)) => bench::scorer(&args, &load_config()?),
+    }
+}

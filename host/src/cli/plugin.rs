@@ -1,0 +1,182 @@
+//! `foresight plugin build` and `foresight plugin check`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, bail};
+use foresight_sdk::PluginKind;
+use serde::Deserialize;
+
+use crate::plugins::{Limits, Runtime, conformance};
+
+/// The Rust target plugins compile to.
+pub const PLUGIN_TARGET: &str = "wasm32-wasip2";
+/// The cargo profile plugins are built with (see the workspace `Cargo.toml`).
+pub const PLUGIN_PROFILE: &str = "plugin";
+
+#[derive(Debug, Deserialize)]
+struct Metadata {
+    workspace_root: PathBuf,
+    target_directory: PathBuf,
+    packages: Vec<Package>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Package {
+    name: String,
+    manifest_path: PathBuf,
+    targets: Vec<Target>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Target {
+    name: String,
+    crate_types: Vec<String>,
+}
+
+impl Package {
+    /// The file name cargo gives the package's component.
+    fn artifact(&self) -> Option<String> {
+        self.targets
+            .iter()
+            .find(|t| t.crate_types.iter().any(|c| c == "cdylib"))
+            .map(|t| format!("{}.wasm", t.name.replace('-', "_")))
+    }
+
+    fn dir(&self) -> &Path {
+        self.manifest_path.parent().unwrap_or(Path::new("."))
+    }
+}
+
+fn metadata(manifest: Option<&Path>) -> anyhow::Result<Metadata> {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.args(["metadata", "--format-version", "1", "--no-deps"]);
+    if let Some(manifest) = manifest {
+        cmd.arg("--manifest-path").arg(manifest);
+    }
+    let output = cmd.output().context("cannot run `cargo metadata`; is cargo on PATH?")?;
+    if !output.status.success() {
+        bail!("`cargo metadata` failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+    }
+    serde_json::from_slice(&output.stdout).context("cannot read `cargo metadata` output")
+}
+
+/// Builds plugin crates and copies their components into `out`.
+pub fn build(crates: &[PathBuf], out: &Path) -> anyhow::Result<ExitCode> {
+    // Group the requested crates by the workspace they belong to: one cargo build each.
+    let mut groups: Vec<(Metadata, Vec<usize>)> = Vec::new();
+    if crates.is_empty() {
+        let meta = metadata(None)?;
+        let plugins_dir = meta.workspace_root.join("plugins");
+        let picked: Vec<usize> = (0..meta.packages.len())
+            .filter(|&i| {
+                meta.packages[i].dir().starts_with(&plugins_dir) && meta.packages[i].artifact().is_some()
+            })
+            .collect();
+        if picked.is_empty() {
+            bail!(
+                "no plugin crates under {}; create one with `foresight plugin new NAME --kind scorer`",
+                plugins_dir.display()
+            );
+        }
+        groups.push((meta, picked));
+    } else {
+        for dir in crates {
+            let manifest = dir.join("Cargo.toml");
+            if !manifest.is_file() {
+                bail!("{} is not a crate folder (no Cargo.toml)", dir.display());
+            }
+            let manifest =
+                manifest.canonicalize().with_context(|| format!("cannot resolve {}", manifest.display()))?;
+            let meta = metadata(Some(&manifest))?;
+            let index = meta
+                .packages
+                .iter()
+                .position(|p| p.manifest_path == manifest)
+                .with_context(|| format!("cargo does not list the package at {}", manifest.display()))?;
+            if meta.packages[index].artifact().is_none() {
+                bail!(
+                    "{} is not a plugin: its [lib] needs crate-type = [\"cdylib\", \"rlib\"]",
+                    meta.packages[index].name
+                );
+            }
+            match groups.iter_mut().find(|(m, _)| m.workspace_root == meta.workspace_root) {
+                Some((_, picked)) => picked.push(index),
+                None => groups.push((meta, vec![index])),
+            }
+        }
+    }
+
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create output folder {}", out.display()))?;
+    for (meta, picked) in &groups {
+        let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        cmd.current_dir(&meta.workspace_root).args([
+            "build",
+            "--target",
+            PLUGIN_TARGET,
+            "--profile",
+            PLUGIN_PROFILE,
+        ]);
+        for &i in picked {
+            cmd.args(["-p", &meta.packages[i].name]);
+        }
+        let status = cmd.status().context("cannot run `cargo build`")?;
+        if !status.success() {
+            bail!(
+                "building plugins failed (see cargo's output above); if the target is missing, run \
+                 `rustup target add {PLUGIN_TARGET}`"
+            );
+        }
+        let artifacts = meta.target_directory.join(PLUGIN_TARGET).join(PLUGIN_PROFILE);
+        for &i in picked {
+            let package = &meta.packages[i];
+            let built = artifacts.join(package.artifact().unwrap_or_default());
+            let dest = out.join(format!("{}.wasm", package.name));
+            install(&built, &dest)?;
+            println!("{}", dest.canonicalize().unwrap_or(dest).display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Copies a component into place atomically, so a watcher never sees half a file.
+fn install(built: &Path, dest: &Path) -> anyhow::Result<()> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
+    let mut src =
+        std::fs::File::open(built).with_context(|| format!("build produced no {}", built.display()))?;
+    std::io::copy(&mut src, &mut tmp).with_context(|| format!("cannot copy {}", built.display()))?;
+    tmp.persist(dest).with_context(|| format!("cannot write {}", dest.display()))?;
+    Ok(())
+}
+
+/// Loads a component and runs the conformance suite on it.
+pub fn check(file: &Path, kind: Option<PluginKind>, config: &str) -> anyhow::Result<ExitCode> {
+    let runtime =
+        Runtime::new(None).map_err(|e| anyhow::anyhow!("cannot start the plugin runtime: {e:#}"))?;
+    println!("checking {}", file.display());
+    let loaded = match runtime.load_file(file) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            println!("  FAIL  load: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    println!(
+        "  ok    load: {} component, sha256 {}…, compiled in {:.1} ms",
+        loaded.kind,
+        &loaded.hash[..12],
+        loaded.load_time.as_secs_f64() * 1e3
+    );
+    let plugin = match runtime.start(&loaded, kind, &Limits::default(), config) {
+        Ok(plugin) => plugin,
+        Err(e) => {
+            println!("  FAIL  start: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let report = conformance::check(&plugin);
+    println!("{report}");
+    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

@@ -1,0 +1,74 @@
+//! Builds the plugin components the tests use, once per test run, and hands out their paths.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Reference plugins, built from `plugins/`.
+pub const REFERENCE: [&str; 3] = ["seasonal-naive", "latency-aware", "spot-mix"];
+
+/// Hostile plugins, built from `tests/plugins/`.
+pub const HOSTILE: [&str; 7] = [
+    "hostile-loop",
+    "hostile-alloc",
+    "hostile-recursion",
+    "hostile-panic",
+    "hostile-wrong-length",
+    "hostile-nan",
+    "hostile-wrong-world",
+];
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ has a parent").to_owned()
+}
+
+/// The `foresight` binary under test.
+pub fn foresight() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_foresight"));
+    cmd.current_dir(workspace()).env_remove("FORESIGHT_CONFIG").env("RUST_LOG", "warn");
+    cmd
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"))
+}
+
+/// A compile cache shared by the tests of this run and later runs: compiling a component in a
+/// debug build of the host takes seconds, loading it from the cache a millisecond.
+pub fn cache_dir() -> PathBuf {
+    target_dir().join("foresight-test-cache")
+}
+
+/// Path of a built component, by crate name; builds every fixture on first use.
+pub fn component(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        cmd.current_dir(workspace()).args(["build", "--target", "wasm32-wasip2", "--profile", "plugin"]);
+        for name in REFERENCE.iter().chain(&HOSTILE) {
+            cmd.args(["-p", name]);
+        }
+        let status = cmd.status().expect("cargo runs");
+        assert!(status.success(), "building the test plugins failed; is the wasm32-wasip2 target installed?");
+        target_dir().join("wasm32-wasip2").join("plugin")
+    });
+    let path = dir.join(format!("{}.wasm", name.replace('-', "_")));
+    assert!(path.is_file(), "{} was not built", path.display());
+    path
+}
+
+/// Bytes that are not WebAssembly at all.
+pub fn not_wasm(dir: &Path) -> PathBuf {
+    let path = dir.join("notes.wasm");
+    std::fs::write(&path, "this is a text file that someone renamed to .wasm\n").expect("write");
+    path
+}
+
+/// The first half of a real component.
+pub fn truncated(dir: &Path) -> PathBuf {
+    let bytes = std::fs::read(component("latency-aware")).expect("read");
+    let path = dir.join("truncated.wasm");
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("write");
+    path
+}
