@@ -59,7 +59,7 @@ impl Candidates {
         if feature_names.is_empty() && !features.is_empty() {
             return Err(PluginError::InvalidInput("feature values given without feature names".into()));
         }
-        if !feature_names.is_empty() && features.len() % feature_names.len() != 0 {
+        if !feature_names.is_empty() && !features.len().is_multiple_of(feature_names.len()) {
             return Err(PluginError::InvalidInput(format!(
                 "{} feature values do not fill rows of {} features",
                 features.len(),

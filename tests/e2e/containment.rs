@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use foresight::plugins::{
-    Fault, Guarded, Limits, Native, QuarantineRule, Runtime, ScorePolicy, WasmPlugin, samples, validate,
+    Capability, Fault, Guarded, Limits, Native, QuarantineRule, Runtime, ScorePolicy, WasmPlugin, samples,
+    validate,
 };
 use foresight_sdk::PluginKind;
 use latency_aware::LatencyAware;
@@ -31,11 +32,13 @@ fn each_hostile_scorer_is_contained_and_classified() {
     let runtime = runtime();
     // Tight limits keep the test quick; the faults are the same at any size.
     let limits = Limits { deadline_ms: 50, memory_mib: 16, ..Limits::default() };
-    let cases: [(&str, fn(&Fault) -> bool); 6] = [
+    type Expect = fn(&Fault) -> bool;
+    let cases: [(&str, Expect); 6] = [
         ("hostile-loop", |f| matches!(f, Fault::Timeout(d) if *d == Duration::from_millis(50))),
         ("hostile-alloc", |f| matches!(f, Fault::MemoryExhausted(16))),
         ("hostile-recursion", |f| {
-            matches!(f, Fault::StackOverflow) || matches!(f, Fault::Trap(m) if m.contains("stack overflowing"))
+            matches!(f, Fault::StackOverflow)
+                || matches!(f, Fault::Trap(m) if m.contains("stack overflowing"))
         }),
         ("hostile-panic", |f| matches!(f, Fault::Trap(m) if m.contains("scorer exploded on purpose"))),
         ("hostile-wrong-length", |f| matches!(f, Fault::Malformed(m) if m.contains("scores for"))),
@@ -95,10 +98,20 @@ fn wasm_and_native_builds_agree() {
 
 #[test]
 fn capabilities_are_denied_unless_granted() {
-    // The reference plugins are pure: they run with no capability at all.
     let runtime = runtime();
+    // The reference plugins are pure: they start with no capability at all.
     for name in fixtures::REFERENCE {
         let plugin = runtime.start_file(&fixtures::component(name), None, &Limits::default(), "");
         assert!(plugin.is_ok(), "{name}: {:?}", plugin.err());
     }
+    // A plugin that reads the clock is refused at load time, naming the import and the grant.
+    let clock = fixtures::component("hostile-clock");
+    let err = runtime.start_file(&clock, None, &Limits::default(), "").err().expect("refused").to_string();
+    assert!(err.contains("hostile-clock") && err.contains("wasi:clocks"), "{err}");
+    assert!(err.contains("limits.capabilities"), "{err}");
+    // Granted, it runs.
+    let limits = Limits { capabilities: vec![Capability::Clock], ..Limits::default() };
+    let plugin = runtime.start_file(&clock, None, &limits, "").expect("starts with the grant");
+    let scores = plugin.score(&samples::workload(), &samples::candidates(2, 1)).expect("scores");
+    assert!(scores.values[0] >= 0.0 && scores.values[0] < 86_400.0);
 }

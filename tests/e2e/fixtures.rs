@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 pub const REFERENCE: [&str; 3] = ["seasonal-naive", "latency-aware", "spot-mix"];
 
 /// Hostile plugins, built from `tests/plugins/`.
-pub const HOSTILE: [&str; 7] = [
+pub const HOSTILE: [&str; 8] = [
     "hostile-loop",
     "hostile-alloc",
     "hostile-recursion",
@@ -16,6 +16,7 @@ pub const HOSTILE: [&str; 7] = [
     "hostile-wrong-length",
     "hostile-nan",
     "hostile-wrong-world",
+    "hostile-clock",
 ];
 
 /// The workspace root.
@@ -26,7 +27,10 @@ pub fn workspace() -> PathBuf {
 /// The `foresight` binary under test.
 pub fn foresight() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_foresight"));
-    cmd.current_dir(workspace()).env_remove("FORESIGHT_CONFIG").env("RUST_LOG", "warn");
+    cmd.current_dir(workspace())
+        .env_remove("FORESIGHT_CONFIG")
+        .env("RUST_LOG", "warn")
+        .env("FORESIGHT_PLUGINS__CACHE_DIR", cache_dir());
     cmd
 }
 

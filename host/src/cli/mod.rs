@@ -116,7 +116,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             plugin::build(&crates, &out)
         }
         Command::Plugin(PluginCommand::Check { file, kind, plugin_config }) => {
-            plugin::check(&file, kind, &plugin_config)
+            plugin::check(&file, kind, &plugin_config, load_config()?.plugins.cache_dir())
         }
         Command::Plugin(PluginCommand::New { name, kind, dir }) => scaffold::new_plugin(&name, kind, &dir),
         Command::Bench(BenchCommand::Scorer(args)) => bench::scorer(&args, &load_config()?),

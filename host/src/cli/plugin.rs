@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use foresight_sdk::PluginKind;
 use serde::Deserialize;
 
-use crate::plugins::{Limits, Runtime, conformance};
+use crate::plugins::{Limits, Origin, Runtime, conformance};
 
 /// The Rust target plugins compile to.
 pub const PLUGIN_TARGET: &str = "wasm32-wasip2";
@@ -152,9 +152,14 @@ fn install(built: &Path, dest: &Path) -> anyhow::Result<()> {
 }
 
 /// Loads a component and runs the conformance suite on it.
-pub fn check(file: &Path, kind: Option<PluginKind>, config: &str) -> anyhow::Result<ExitCode> {
-    let runtime =
-        Runtime::new(None).map_err(|e| anyhow::anyhow!("cannot start the plugin runtime: {e:#}"))?;
+pub fn check(
+    file: &Path,
+    kind: Option<PluginKind>,
+    config: &str,
+    cache_dir: PathBuf,
+) -> anyhow::Result<ExitCode> {
+    let runtime = Runtime::new(Some(cache_dir))
+        .map_err(|e| anyhow::anyhow!("cannot start the plugin runtime: {e:#}"))?;
     println!("checking {}", file.display());
     let loaded = match runtime.load_file(file) {
         Ok(loaded) => loaded,
@@ -164,9 +169,13 @@ pub fn check(file: &Path, kind: Option<PluginKind>, config: &str) -> anyhow::Res
         }
     };
     println!(
-        "  ok    load: {} component, sha256 {}…, compiled in {:.1} ms",
+        "  ok    load: {} component, sha256 {}…, {} in {:.1} ms",
         loaded.kind,
         &loaded.hash[..12],
+        match loaded.origin {
+            Origin::Compiled => "compiled",
+            Origin::Cached => "loaded from cache",
+        },
         loaded.load_time.as_secs_f64() * 1e3
     );
     let plugin = match runtime.start(&loaded, kind, &Limits::default(), config) {

@@ -78,16 +78,16 @@ impl WasmPlugin {
             fault,
         };
 
-        let mut linker = sandbox::linker(engine, &limits)
+        let linker = sandbox::linker(engine, &limits)
             .map_err(|e| start_error(&file_label, Fault::Instantiate(format!("{e:#}"))))?;
-        // Imports that are neither the host's nor granted WASI (filesystem, sockets, an
-        // ungranted clock) instantiate, but trap with the import's name when called.
-        linker
-            .define_unknown_imports_as_traps(&loaded.component)
-            .map_err(|e| start_error(&file_label, Fault::Instantiate(format!("{e:#}"))))?;
-        let pre = linker
-            .instantiate_pre(&loaded.component)
-            .map_err(|e| start_error(&file_label, Fault::Instantiate(format!("{e:#}"))))?;
+        // An import the host does not provide (filesystem, sockets, an ungranted clock) is
+        // refused here, at load time, rather than failing some later call.
+        let pre = linker.instantiate_pre(&loaded.component).map_err(|e| {
+            let hint = "this host provides foresight:policy/log and /ml, wasi:cli and wasi:io, and \
+                        wasi:clocks or wasi:random only when `clock` or `random` is listed in the \
+                        plugin's limits.capabilities";
+            start_error(&file_label, Fault::Instantiate(format!("{e:#}; {hint}")))
+        })?;
         let indices = match loaded.kind {
             PluginKind::Forecaster => forecasting::GuestIndices::new(&pre).map(Indices::Forecasting),
             PluginKind::Scorer => scoring::GuestIndices::new(&pre).map(Indices::Scoring),
@@ -221,7 +221,7 @@ impl WasmPlugin {
                     format!("{trap}; plugin stderr: {stderr}")
                 })
             }
-            None => Fault::Trap(format!("{error:#}")),
+            None => Fault::Trap(error.root_cause().to_string()),
         }
     }
 

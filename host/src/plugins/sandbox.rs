@@ -158,8 +158,7 @@ impl wasmtime::component::HasData for HasTable {
 
 /// Builds the linker for a plugin: the host's `log` and `ml`, the WASI interfaces a Rust guest
 /// needs to start (stdio, environment, exit, terminals — all empty), and clocks or randomness
-/// only when granted. Anything else the component imports is left undefined here; the caller
-/// turns such imports into traps so a plugin that reaches for them fails loudly.
+/// only when granted. A component importing anything else fails to instantiate.
 pub fn linker(engine: &Engine, limits: &Limits) -> wasmtime::Result<Linker<Sandbox>> {
     let mut l = Linker::new(engine);
     log::add_to_linker::<Sandbox, HasSandbox>(&mut l, |s| s)?;
