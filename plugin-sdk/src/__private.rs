@@ -66,7 +66,7 @@ thread_local! {
 fn configure<T: 'static>(
     text: &str,
     descriptor: Descriptor,
-    build: fn(&Config) -> Result<T, PluginError>,
+    build: impl FnOnce(&Config) -> Result<T, PluginError>,
 ) -> Result<(), PluginError> {
     let config = Config::parse(text, &descriptor.config_keys)?;
     let plugin = build(&config)?;
@@ -166,35 +166,76 @@ impl<T: Forecaster> forecaster::exports::foresight::policy::forecasting::Guest f
     }
 }
 
+/// Most prepared schemas one instance keeps; the host starts a fresh instance long before.
+const MAX_SCHEMAS: usize = 4096;
+
+/// A scorer and the questions the host has prepared for it.
+struct ScorerState<T> {
+    plugin: T,
+    prepared: Vec<(crate::Workload, crate::Candidates)>,
+}
+
 impl<T: Scorer> scorer::exports::foresight::policy::scoring::Guest for ScorerAdapter<T> {
     fn describe() -> wit::Descriptor {
         T::describe().into()
     }
 
     fn configure(config: String) -> Result<(), wit::PluginError> {
-        configure(&config, T::describe(), T::new).map_err(Into::into)
+        let build = |c: &Config| T::new(c).map(|plugin| ScorerState { plugin, prepared: Vec::new() });
+        configure(&config, T::describe(), build).map_err(Into::into)
+    }
+
+    fn prepare(
+        service: String,
+        regions: Vec<String>,
+        feature_names: Vec<String>,
+    ) -> Result<u32, wit::PluginError> {
+        with_plugin(|state: &mut ScorerState<T>| {
+            if state.prepared.len() >= MAX_SCHEMAS {
+                return Err(PluginError::InvalidInput(format!("more than {MAX_SCHEMAS} prepared schemas")));
+            }
+            let workload = crate::Workload { service, regions, ..Default::default() };
+            let candidates = crate::Candidates { feature_names, features: Vec::new() };
+            state.prepared.push((workload, candidates));
+            Ok(state.prepared.len() as u32 - 1)
+        })
+        .map_err(Into::into)
     }
 
     fn score(
-        workload: scorer::exports::foresight::policy::scoring::Workload,
-        feature_names: Vec<String>,
+        schema: u32,
+        load: scorer::exports::foresight::policy::scoring::Load,
         features: Vec<f64>,
+        explain: bool,
     ) -> Result<scorer::exports::foresight::policy::scoring::Scores, wit::PluginError> {
-        let workload = crate::Workload {
-            service: workload.service,
-            regions: workload.regions,
-            demand: workload.demand,
-            slo_p95_ms: workload.slo_p95_ms,
-            service_ms: workload.service_ms,
-            cpu_request: workload.cpu_request,
-            memory_request_gib: workload.memory_request_gib,
-        };
-        let candidates = crate::Candidates::new(feature_names, features)?;
-        let scores = with_plugin(|p: &mut T| p.score(&workload, &candidates))?;
-        Ok(scorer::exports::foresight::policy::scoring::Scores {
-            values: scores.values,
-            contributions: scores.contributions,
+        with_plugin(|state: &mut ScorerState<T>| {
+            let Some((workload, candidates)) = state.prepared.get_mut(schema as usize) else {
+                return Err(PluginError::InvalidInput(format!("schema {schema} was never prepared")));
+            };
+            if load.demand.len() != workload.regions.len() {
+                return Err(PluginError::InvalidInput(format!(
+                    "{} demand values for {} regions",
+                    load.demand.len(),
+                    workload.regions.len()
+                )));
+            }
+            // Reuse the prepared names; only the numbers are new.
+            workload.demand = load.demand;
+            workload.slo_p95_ms = load.slo_p95_ms;
+            workload.service_ms = load.service_ms;
+            workload.cpu_request = load.cpu_request;
+            workload.memory_request_gib = load.memory_request_gib;
+            candidates.features = features;
+            let shaped = crate::Candidates::check_shape(&candidates.feature_names, &candidates.features);
+            let scores = shaped.and_then(|()| state.plugin.score(workload, candidates, explain));
+            candidates.features = Vec::new();
+            scores
         })
+        .map(|s| scorer::exports::foresight::policy::scoring::Scores {
+            values: s.values,
+            contributions: s.contributions,
+        })
+        .map_err(Into::into)
     }
 }
 

@@ -25,7 +25,7 @@
 //!         Ok(Self { weight: config.get("weight")? })
 //!     }
 //!
-//!     fn score(&mut self, _: &Workload, candidates: &Candidates) -> Result<Scores, PluginError> {
+//!     fn score(&mut self, _: &Workload, candidates: &Candidates, _: bool) -> Result<Scores, PluginError> {
 //!         let price = candidates.require_column("hourly-price")?;
 //!         let values = candidates.rows().map(|row| -self.weight * row[price]).collect();
 //!         Ok(Scores { values, contributions: Vec::new() })
@@ -37,7 +37,7 @@
 //! let config = Config::parse("weight = 2.0", &Cheapest::describe().config_keys).unwrap();
 //! let mut scorer = Cheapest::new(&config).unwrap();
 //! let candidates = Candidates::new(vec!["hourly-price".into()], vec![1.0, 3.0]).unwrap();
-//! let scores = scorer.score(&Workload::default(), &candidates).unwrap();
+//! let scores = scorer.score(&Workload::default(), &candidates, false).unwrap();
 //! assert_eq!(scores.values, vec![-2.0, -6.0]);
 //! ```
 

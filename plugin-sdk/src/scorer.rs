@@ -56,6 +56,12 @@ pub struct Candidates {
 impl Candidates {
     /// Builds a matrix, checking that the values fill whole rows.
     pub fn new(feature_names: Vec<String>, features: Vec<f64>) -> Result<Self, PluginError> {
+        Self::check_shape(&feature_names, &features)?;
+        Ok(Self { feature_names, features })
+    }
+
+    /// Checks that `features` fills whole rows of `feature_names`.
+    pub fn check_shape(feature_names: &[String], features: &[f64]) -> Result<(), PluginError> {
         if feature_names.is_empty() && !features.is_empty() {
             return Err(PluginError::InvalidInput("feature values given without feature names".into()));
         }
@@ -66,7 +72,7 @@ impl Candidates {
                 feature_names.len()
             )));
         }
-        Ok(Self { feature_names, features })
+        Ok(())
     }
 
     /// Number of candidates.
@@ -119,8 +125,14 @@ pub trait Scorer: Sized + 'static {
     /// Builds the plugin from its configuration.
     fn new(config: &Config) -> Result<Self, PluginError>;
 
-    /// Scores every candidate.
-    fn score(&mut self, workload: &Workload, candidates: &Candidates) -> Result<Scores, PluginError>;
+    /// Scores every candidate. With `explain` set the host wants per-feature contributions too
+    /// (it asks only for the candidates it acts on, so explaining may cost more than scoring).
+    fn score(
+        &mut self,
+        workload: &Workload,
+        candidates: &Candidates,
+        explain: bool,
+    ) -> Result<Scores, PluginError>;
 }
 
 #[cfg(test)]

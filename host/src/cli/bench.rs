@@ -97,7 +97,6 @@ pub fn scorer(args: &ScorerArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let round = Duration::from_millis(args.round_ms);
     let big = measure(&wasm, &native, &workload, &batch, args.rounds, round)?;
     let small = measure(&wasm, &native, &workload, &single, args.rounds, round)?;
-
     let figures = ScorerFigures {
         candidates: args.candidates,
         features: batch.width(),
@@ -156,7 +155,7 @@ fn measure(
     let per_call = |policy: &dyn ScorePolicy, calls: usize| -> anyhow::Result<f64> {
         let started = Instant::now();
         for _ in 0..calls {
-            std::hint::black_box(policy.score(workload, candidates)?);
+            std::hint::black_box(policy.score(workload, candidates, false)?);
         }
         Ok(started.elapsed().as_secs_f64() * 1e6 / calls as f64)
     };
@@ -170,22 +169,25 @@ fn measure(
         let wasm_us = per_call(wasm, calls)?;
         w.push(wasm_us);
         n.push(native_us);
+        tracing::debug!(native_us, wasm_us, ratio = wasm_us / native_us, "round");
         r.push(wasm_us / native_us);
     }
     Ok(Timing { wasm_us: median(&mut w), native_us: median(&mut n), ratio: median(&mut r) })
 }
 
-/// Both builds must compute the same scores (within float tolerance: the two libms differ).
+/// Both builds must compute the same scores and explanations.
 fn agree(
     wasm: &dyn ScorePolicy,
     native: &dyn ScorePolicy,
     w: &Workload,
     c: &Candidates,
 ) -> anyhow::Result<()> {
-    let a = wasm.score(w, c)?;
-    let b = native.score(w, c)?;
-    for (i, (x, y)) in a.values.iter().zip(&b.values).enumerate() {
-        if (x - y).abs() > 1e-9 * x.abs().max(y.abs()).max(1.0) {
+    let a = wasm.score(w, c, true)?;
+    let b = native.score(w, c, true)?;
+    for (i, (x, y)) in
+        a.values.iter().zip(&b.values).chain(a.contributions.iter().zip(&b.contributions)).enumerate()
+    {
+        if x.to_bits() != y.to_bits() {
             bail!("Wasm and native scores differ at candidate {i}: {x} vs {y}");
         }
     }

@@ -18,9 +18,17 @@ pub fn new_plugin(name: &str, kind: PluginKind, dir: &Path) -> anyhow::Result<Ex
     let root = root.canonicalize()?;
     let (sdk, workspace) = locate_sdk(&root)?;
     let sdk_path = relative(&root, &sdk);
-    // A crate inside the Foresight workspace but outside plugins/ must say it stands alone.
-    let inside_members = workspace.as_ref().is_some_and(|w| root.parent() == Some(&w.join("plugins")));
-    let standalone = if workspace.is_some() && !inside_members { "\n[workspace]\n" } else { "" };
+    // Under plugins/ the crate joins the workspace and its profiles. Anywhere else it stands
+    // alone: it needs the profile `plugin build` uses and, inside the Foresight checkout, an
+    // empty [workspace] so cargo does not claim it for the parent.
+    let member = workspace.as_ref().is_some_and(|w| root.parent() == Some(&w.join("plugins")));
+    let mut standalone = String::new();
+    if !member {
+        if workspace.is_some() {
+            standalone.push_str("\n[workspace]\n");
+        }
+        standalone.push_str(PLUGIN_PROFILE);
+    }
 
     let manifest = format!(
         r#"[package]
@@ -107,6 +115,16 @@ fn type_name(name: &str) -> String {
         .collect()
 }
 
+/// The profile `foresight plugin build` compiles with; the workspace root defines the same.
+const PLUGIN_PROFILE: &str = r#"
+[profile.plugin]
+inherits = "release"
+debug = false
+strip = true
+codegen-units = 1
+lto = true
+"#;
+
 const SCORER: &str = r#"//! {{name}}: a Foresight scorer.
 //!
 //! Scores each candidate placement by the demand-weighted round trip its users would see plus
@@ -135,7 +153,7 @@ impl Scorer for {{Type}} {
         Ok(Self { weight_price })
     }
 
-    fn score(&mut self, workload: &Workload, candidates: &Candidates) -> Result<Scores, PluginError> {
+    fn score(&mut self, workload: &Workload, candidates: &Candidates, _explain: bool) -> Result<Scores, PluginError> {
         // Resolve columns once per call, not per candidate.
         let total: f64 = workload.demand.iter().map(|d| d.max(0.0)).sum();
         let rtt: Vec<(usize, f64)> = workload
@@ -172,7 +190,7 @@ mod tests {
         let mut scorer = {{Type}}::new(&config).unwrap();
         let workload = Workload { regions: vec!["eu".into()], demand: vec![10.0], ..Default::default() };
         let candidates = Candidates::new(vec!["rtt-ms:eu".into()], vec![5.0, 50.0]).unwrap();
-        let scores = scorer.score(&workload, &candidates).unwrap();
+        let scores = scorer.score(&workload, &candidates, false).unwrap();
         assert!(scores.values[0] > scores.values[1]);
     }
 }

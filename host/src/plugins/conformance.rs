@@ -101,7 +101,7 @@ fn describe(plugin: &WasmPlugin) -> Result<String, String> {
 fn scorer_cases(p: &WasmPlugin) -> Vec<Case<'_>> {
     let run = move |candidates: Candidates| -> Result<String, String> {
         let workload = samples::workload();
-        let scores = p.score(&workload, &candidates).map_err(|f| f.to_string())?;
+        let scores = p.score(&workload, &candidates, false).map_err(|f| f.to_string())?;
         validate::scores(&candidates, &scores)?;
         Ok(format!("{} scores", scores.values.len()))
     };
@@ -146,12 +146,51 @@ fn scorer_cases(p: &WasmPlugin) -> Vec<Case<'_>> {
             }),
         ),
         (
+            "explained batch",
+            Box::new(move || {
+                let c = samples::candidates(64, 10);
+                let s = p.score(&samples::workload(), &c, true).map_err(|f| f.to_string())?;
+                validate::scores(&c, &s)?;
+                Ok(if s.contributions.is_empty() {
+                    "no explanations offered".into()
+                } else {
+                    "with contributions".into()
+                })
+            }),
+        ),
+        (
+            "interleaved services and schemas",
+            Box::new(move || {
+                // Two services with different regions and columns, alternating: each must be
+                // scored against its own names, as if asked alone.
+                let (w1, c1) = (samples::workload(), samples::candidates(16, 11));
+                let mut w2 = samples::workload();
+                w2.service = "search".into();
+                w2.regions.truncate(2);
+                w2.demand.truncate(2);
+                let c2 = Candidates {
+                    feature_names: c1.feature_names[1..].to_vec(),
+                    features: c1.features.chunks(c1.width()).flat_map(|r| r[1..].to_vec()).collect(),
+                };
+                let alone = (p.score(&w1, &c1, false), p.score(&w2, &c2, false));
+                for _ in 0..3 {
+                    let mixed = (p.score(&w1, &c1, false), p.score(&w2, &c2, false));
+                    if mixed != alone {
+                        return Err("answers change when another service is scored in between".into());
+                    }
+                }
+                alone.0.map_err(|f| f.to_string())?;
+                alone.1.map_err(|f| f.to_string())?;
+                Ok("answers stable".into())
+            }),
+        ),
+        (
             "zero demand",
             Box::new(move || {
                 let mut w = samples::workload();
                 w.demand = vec![0.0; w.regions.len()];
                 let c = samples::candidates(8, 8);
-                let s = p.score(&w, &c).map_err(|f| f.to_string())?;
+                let s = p.score(&w, &c, false).map_err(|f| f.to_string())?;
                 validate::scores(&c, &s).map(|()| "ok".into())
             }),
         ),
@@ -159,8 +198,8 @@ fn scorer_cases(p: &WasmPlugin) -> Vec<Case<'_>> {
             "deterministic",
             Box::new(move || {
                 let (w, c) = (samples::workload(), samples::candidates(256, 9));
-                let a = p.score(&w, &c).map_err(|f| f.to_string())?;
-                let b = p.score(&w, &c).map_err(|f| f.to_string())?;
+                let a = p.score(&w, &c, true).map_err(|f| f.to_string())?;
+                let b = p.score(&w, &c, true).map_err(|f| f.to_string())?;
                 if a == b {
                     Ok("same input, same scores".into())
                 } else {

@@ -64,10 +64,8 @@ pub fn forecast_request(r: &foresight_sdk::ForecastRequest) -> forecasting::Fore
     }
 }
 
-pub fn workload(w: &foresight_sdk::Workload) -> scoring::Workload {
-    scoring::Workload {
-        service: w.service.clone(),
-        regions: w.regions.clone(),
+pub fn load(w: &foresight_sdk::Workload) -> scoring::Load {
+    scoring::Load {
         demand: w.demand.clone(),
         slo_p95_ms: w.slo_p95_ms,
         service_ms: w.service_ms,

@@ -5,6 +5,7 @@
 //! reused — wasmtime cannot re-enter an instance after a trap, and a plugin's half-updated state
 //! must not leak into the next call.
 
+use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -12,6 +13,7 @@ use foresight_sdk::{
     Candidates, ClusterPlan, Descriptor, ForecastRequest, PlanRequest, PluginError, PluginKind, Scores,
     Workload,
 };
+use rustc_hash::{FxHashMap, FxHasher};
 use wasmtime::component::InstancePre;
 use wasmtime::{Engine, Store, Trap};
 
@@ -42,10 +44,35 @@ enum Guest {
     Planning(planning::Guest),
 }
 
+/// Scorer schemas one instance may hold before it is retired for a fresh one.
+const SCHEMAS_PER_INSTANCE: usize = 1024;
+
 /// One configured instance and its store.
 struct Live {
     store: Store<Sandbox>,
     guest: Guest,
+    /// Scorer schemas prepared in this instance, by hash of (service, regions, feature names).
+    schemas: FxHashMap<u64, (SchemaKey, u32)>,
+}
+
+/// What a scorer schema names; kept to confirm a hash hit.
+struct SchemaKey {
+    service: String,
+    regions: Vec<String>,
+    names: Vec<String>,
+}
+
+impl SchemaKey {
+    fn hash(workload: &Workload, names: &[String]) -> u64 {
+        // Fx, not SipHash: this runs on every call, and a collision only costs a `prepare`.
+        let mut h = FxHasher::default();
+        (&workload.service, &workload.regions, names).hash(&mut h);
+        h.finish()
+    }
+
+    fn matches(&self, workload: &Workload, names: &[String]) -> bool {
+        self.service == workload.service && self.regions == workload.regions && self.names == names
+    }
 }
 
 /// A started sandboxed plugin.
@@ -160,11 +187,11 @@ impl WasmPlugin {
             Indices::Planning(i) => i.load(&mut store, &instance).map(Guest::Planning),
         }
         .map_err(|e| Fault::Instantiate(format!("{e:#}")))?;
-        Ok(Live { store, guest })
+        Ok(Live { store, guest, schemas: FxHashMap::default() })
     }
 
     fn describe(&self, live: &mut Live) -> Result<Descriptor, Fault> {
-        self.run(live, |store, guest| {
+        self.run(live, |Live { store, guest, .. }| {
             let d = match guest {
                 Guest::Forecasting(g) => g.call_describe(store)?,
                 Guest::Scoring(g) => g.call_describe(store)?,
@@ -176,7 +203,7 @@ impl WasmPlugin {
 
     fn configure(&self, live: &mut Live) -> Result<(), Fault> {
         let config = self.config.as_str();
-        self.run(live, |store, guest| match guest {
+        self.run(live, |Live { store, guest, .. }| match guest {
             Guest::Forecasting(g) => g.call_configure(store, config),
             Guest::Scoring(g) => g.call_configure(store, config),
             Guest::Planning(g) => g.call_configure(store, config),
@@ -187,11 +214,11 @@ impl WasmPlugin {
     fn run<R>(
         &self,
         live: &mut Live,
-        call: impl FnOnce(&mut Store<Sandbox>, &Guest) -> wasmtime::Result<Result<R, wit::PluginError>>,
+        call: impl FnOnce(&mut Live) -> wasmtime::Result<Result<R, wit::PluginError>>,
     ) -> Result<R, Fault> {
         live.store.data_mut().begin_call();
         live.store.set_epoch_deadline(self.deadline_ticks);
-        match call(&mut live.store, &live.guest) {
+        match call(live) {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(Fault::Plugin(convert::plugin_error(e))),
             Err(e) => Err(self.classify(e, live.store.data())),
@@ -230,6 +257,7 @@ impl WasmPlugin {
         match idle {
             Some(live) => Ok(live),
             None => {
+                tracing::debug!(plugin = %self.label, "starting a new instance");
                 let mut live = self.instantiate_unconfigured()?;
                 self.configure(&mut live)
                     .map_err(|f| Fault::Instantiate(format!("configure failed: {f}")))?;
@@ -248,21 +276,25 @@ impl WasmPlugin {
     /// One policy call on a pooled instance; a faulted instance is dropped.
     fn call<R>(
         &self,
-        call: impl FnOnce(&mut Store<Sandbox>, &Guest) -> wasmtime::Result<Result<R, wit::PluginError>>,
+        call: impl FnOnce(&mut Live) -> wasmtime::Result<Result<R, wit::PluginError>>,
     ) -> Result<R, Fault> {
         let mut live = self.acquire()?;
         let _span = tracing::trace_span!("plugin_call", plugin = %self.label).entered();
         let result = self.run(&mut live, call);
-        match &result {
-            // A plugin error is an answer, not a crash: the instance stays usable.
-            Ok(_) | Err(Fault::Plugin(_)) => self.release(live),
-            Err(_) => drop(live),
+        // A plugin error is an answer, not a crash: the instance stays usable. Any other fault
+        // kills it, and one holding many schemas is retired so they cannot pile up.
+        let healthy = matches!(result, Ok(_) | Err(Fault::Plugin(_)));
+        if healthy && live.schemas.len() < SCHEMAS_PER_INSTANCE {
+            self.release(live);
         }
         result
     }
 
-    fn wrong_kind(&self, wanted: PluginKind) -> Fault {
-        Fault::Malformed(format!("{} is a {} plugin, not a {wanted}", self.label, self.descriptor.kind))
+    fn wrong_kind(&self, wanted: PluginKind) -> wit::PluginError {
+        wit::PluginError::Failed(format!(
+            "{} is a {} plugin, not a {wanted}",
+            self.label, self.descriptor.kind
+        ))
     }
 }
 
@@ -279,21 +311,37 @@ impl Policy for WasmPlugin {
 impl ForecastPolicy for WasmPlugin {
     fn forecast(&self, request: &ForecastRequest) -> Result<Vec<Vec<f64>>, Fault> {
         let request = convert::forecast_request(request);
-        self.call(|store, guest| match guest {
+        self.call(|Live { store, guest, .. }| match guest {
             Guest::Forecasting(g) => g.call_forecast(store, &request),
-            _ => Ok(Err(wit::PluginError::Failed(self.wrong_kind(PluginKind::Forecaster).to_string()))),
+            _ => Ok(Err(self.wrong_kind(PluginKind::Forecaster))),
         })
     }
 }
 
 impl ScorePolicy for WasmPlugin {
-    fn score(&self, workload: &Workload, candidates: &Candidates) -> Result<Scores, Fault> {
-        let workload = convert::workload(workload);
-        self.call(|store, guest| match guest {
-            Guest::Scoring(g) => {
-                g.call_score(store, &workload, &candidates.feature_names, &candidates.features)
-            }
-            _ => Ok(Err(wit::PluginError::Failed(self.wrong_kind(PluginKind::Scorer).to_string()))),
+    fn score(&self, workload: &Workload, candidates: &Candidates, explain: bool) -> Result<Scores, Fault> {
+        let load = convert::load(workload);
+        let names = &candidates.feature_names;
+        self.call(|Live { store, guest, schemas }| {
+            let Guest::Scoring(g) = guest else { return Ok(Err(self.wrong_kind(PluginKind::Scorer))) };
+            // Names cross the boundary once per instance; after that a call carries numbers only.
+            let hash = SchemaKey::hash(workload, names);
+            let schema = match schemas.get(&hash) {
+                Some((key, id)) if key.matches(workload, names) => *id,
+                _ => match g.call_prepare(&mut *store, &workload.service, &workload.regions, names)? {
+                    Ok(id) => {
+                        let key = SchemaKey {
+                            service: workload.service.clone(),
+                            regions: workload.regions.clone(),
+                            names: names.clone(),
+                        };
+                        schemas.insert(hash, (key, id));
+                        id
+                    }
+                    Err(e) => return Ok(Err(e)),
+                },
+            };
+            g.call_score(store, schema, &load, &candidates.features, explain)
         })
         .map(convert::scores)
     }
@@ -302,9 +350,9 @@ impl ScorePolicy for WasmPlugin {
 impl PlanPolicy for WasmPlugin {
     fn plan(&self, request: &PlanRequest) -> Result<Vec<ClusterPlan>, Fault> {
         let request = convert::plan_request(request);
-        self.call(|store, guest| match guest {
+        self.call(|Live { store, guest, .. }| match guest {
             Guest::Planning(g) => g.call_plan(store, &request),
-            _ => Ok(Err(wit::PluginError::Failed(self.wrong_kind(PluginKind::CostModel).to_string()))),
+            _ => Ok(Err(self.wrong_kind(PluginKind::CostModel))),
         })
         .map(convert::cluster_plans)
     }

@@ -13,7 +13,7 @@
 //!     "weight-price = 5.0",
 //! )?;
 //! let candidates = Candidates::new(vec!["rtt-ms:eu".into()], vec![12.0, 80.0])?;
-//! let scores = scorer.score(&Workload::default(), &candidates)?;
+//! let scores = scorer.score(&Workload::default(), &candidates, false)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

@@ -30,8 +30,8 @@ pub trait ForecastPolicy: Policy {
 
 /// A placement scorer.
 pub trait ScorePolicy: Policy {
-    /// One score per candidate.
-    fn score(&self, workload: &Workload, candidates: &Candidates) -> Result<Scores, Fault>;
+    /// One score per candidate; with `explain`, per-feature contributions too.
+    fn score(&self, workload: &Workload, candidates: &Candidates, explain: bool) -> Result<Scores, Fault>;
 }
 
 /// A capacity planner.
@@ -99,8 +99,8 @@ impl<T: Forecaster + Send> ForecastPolicy for Native<T> {
 }
 
 impl<T: Scorer + Send> ScorePolicy for Native<T> {
-    fn score(&self, workload: &Workload, candidates: &Candidates) -> Result<Scores, Fault> {
-        self.with(|p| p.score(workload, candidates))
+    fn score(&self, workload: &Workload, candidates: &Candidates, explain: bool) -> Result<Scores, Fault> {
+        self.with(|p| p.score(workload, candidates, explain))
     }
 }
 

@@ -17,7 +17,12 @@ impl Scorer for Hostile {
     fn new(_: &Config) -> Result<Self, PluginError> {
         Ok(Hostile)
     }
-    fn score(&mut self, _workload: &Workload, candidates: &Candidates) -> Result<Scores, PluginError> {
+    fn score(
+        &mut self,
+        _workload: &Workload,
+        candidates: &Candidates,
+        _explain: bool,
+    ) -> Result<Scores, PluginError> {
         let mut hoard: Vec<Vec<u8>> = Vec::new();
         loop {
             // Touch every page so the memory is really committed.

@@ -13,7 +13,12 @@ impl Scorer for Hostile {
         Ok(Hostile)
     }
 
-    fn score(&mut self, _workload: &Workload, candidates: &Candidates) -> Result<Scores, PluginError> {
+    fn score(
+        &mut self,
+        _workload: &Workload,
+        candidates: &Candidates,
+        _explain: bool,
+    ) -> Result<Scores, PluginError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_err(|e| PluginError::Failed(e.to_string()))?;

@@ -12,7 +12,12 @@ impl Scorer for Hostile {
     fn new(_: &Config) -> Result<Self, PluginError> {
         Ok(Hostile)
     }
-    fn score(&mut self, _workload: &Workload, candidates: &Candidates) -> Result<Scores, PluginError> {
+    fn score(
+        &mut self,
+        _workload: &Workload,
+        candidates: &Candidates,
+        _explain: bool,
+    ) -> Result<Scores, PluginError> {
         let mut spins = 0u64;
         loop {
             // black_box keeps the optimiser from proving the loop has no effect.

@@ -12,7 +12,12 @@ impl Scorer for Hostile {
     fn new(_: &Config) -> Result<Self, PluginError> {
         Ok(Hostile)
     }
-    fn score(&mut self, _workload: &Workload, candidates: &Candidates) -> Result<Scores, PluginError> {
+    fn score(
+        &mut self,
+        _workload: &Workload,
+        candidates: &Candidates,
+        _explain: bool,
+    ) -> Result<Scores, PluginError> {
         panic!("scorer exploded on purpose while scoring {} candidates", candidates.len())
     }
 }

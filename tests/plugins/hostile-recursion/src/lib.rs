@@ -25,7 +25,12 @@ impl Scorer for Hostile {
     fn new(_: &Config) -> Result<Self, PluginError> {
         Ok(Hostile)
     }
-    fn score(&mut self, _workload: &Workload, candidates: &Candidates) -> Result<Scores, PluginError> {
+    fn score(
+        &mut self,
+        _workload: &Workload,
+        candidates: &Candidates,
+        _explain: bool,
+    ) -> Result<Scores, PluginError> {
         Ok(Scores {
             values: vec![depth(candidates.len() as u64) as f64; candidates.len()],
             contributions: vec![],

@@ -1,0 +1,760 @@
+//! # seasonal-naive — the reference forecaster
+//!
+//! Forecasts each series by repeating what it did a whole number of seasons earlier, blending
+//! a daily and a weekly season, and sets the quantiles from the errors the same rule made on
+//! the series' own history:
+//!
+//! ```text
+//! y'ᵢ    = yᵢ / m(tᵢ)                              past events divided out (m: event multiplier)
+//! kₛ(h)  = ⌈h / pₛ⌉                                whole seasons of pₛ steps that reach the history
+//! ŷₛ(T)  = y'[T − (kₛ(h) + j)·pₛ]                  smallest j ≥ 0 that is not a gap
+//! ŷ(T)   = Σₛ wₛ·ŷₛ(T) / Σₛ wₛ                     over seasons the history holds `min-cycles` of
+//! rₜ(h)  = y'ₜ − ŷ(t)                              h-step residuals of the most recent observations
+//! q_τ(h) = m(t_last + h) · (ŷ(n − 1 + h) + Q_τ(r(h)))    Q_τ: empirical quantile, interpolated
+//! ```
+//!
+//! * **Seasons.** `seasons-s` are rounded to whole steps of each series. A season is used once
+//!   the history holds `min-cycles` whole cycles of it, so a series with a week of history
+//!   blends the daily and weekly lags (`weights`), one with a few days uses the daily lag
+//!   alone, and one shorter than a day repeats its last observation (a season of one step).
+//! * **Gaps.** A NaN is skipped by looking one more season back, at the same phase.
+//! * **Events.** History observed during a known event is divided by its multiplier, so last
+//!   week's sale does not repeat next week; the forecast is multiplied by the multiplier of the
+//!   events covering the target time, quantiles included (a 3× sale is 3× as uncertain).
+//!   History under a multiplier of 0 says nothing about the base level and counts as a gap.
+//! * **Quantiles.** The residuals are those of the *same* blend at the *same* lead: forecasts
+//!   made `h` steps before each of the latest `max-residuals` observations. Within one season
+//!   every lead uses the same lag, so the band is flat there; it widens when the lead reaches
+//!   a further season back (two days instead of one) by as much as the history says it should.
+//!   A forecast made further ahead never knows more, so each horizon's spread about its median
+//!   residual is kept at least as wide as the previous horizon's. With fewer than
+//!   `min-residuals` residuals the band is normal with σ = √(π/2) × the history's mean absolute
+//!   deviation (or 10 % of the forecast when the history never varies), not zero-width.
+//! * **Limits.** Quantiles are clamped at 0 when the history is non-negative, and rows are
+//!   uncrossed. A series with no observation that is not a gap is refused (`invalid-input`
+//!   naming the series): there is nothing to repeat, and a made-up 0 would read as a forecast.
+//!
+//! Cost is linear: one look-back table per season and at most `max-residuals` residuals per
+//! horizon, so a week of minutes costs the same whatever its length.
+//!
+//! ```
+//! use foresight_sdk::{Config, ForecastRequest, Forecaster, Series};
+//! use seasonal_naive::SeasonalNaive;
+//!
+//! let config = Config::parse("", &SeasonalNaive::describe_keys()).unwrap();
+//! let mut forecaster = SeasonalNaive::new(&config).unwrap();
+//! // Three days of hourly demand that repeats every day.
+//! let day = [
+//!     5.0, 4.0, 4.0, 5.0, 8.0, 12.0, 20.0, 30.0, 34.0, 35.0, 36.0, 36.0, //
+//!     37.0, 36.0, 35.0, 34.0, 33.0, 33.0, 30.0, 25.0, 18.0, 12.0, 8.0, 6.0,
+//! ];
+//! let values: Vec<f64> = day.iter().cycle().take(72).copied().collect();
+//! let request = ForecastRequest {
+//!     series: vec![Series { start: 0, step: 3600, values, ..Default::default() }],
+//!     horizons: vec![3600, 6 * 3600],
+//!     quantiles: vec![0.1, 0.5, 0.9],
+//! };
+//! let answer = forecaster.forecast(&request).unwrap();
+//! // The last observation is 23:00; one hour later repeats yesterday's 00:00, six hours later
+//! // yesterday's 05:00. The history never deviates from the pattern, so the band is a point.
+//! assert_eq!(answer[0], vec![5.0, 5.0, 5.0, 12.0, 12.0, 12.0]);
+//! ```
+
+use std::borrow::Cow;
+
+use foresight_sdk::forecaster::uncross;
+use foresight_sdk::{
+    Config, ConfigKey, Descriptor, ForecastRequest, Forecaster, PluginError, PluginKind, Series,
+};
+
+/// Marks "no observation" in a look-back table.
+const NONE: usize = usize::MAX;
+
+/// √(π/2): a normal distribution's σ is √(π/2) times its mean absolute deviation.
+const SIGMA_PER_MEAN_ABS_DEV: f64 = 1.253_314_137_315_500_3;
+
+/// Fallback spread, as a fraction of the forecast, for a history that never varies: the data
+/// says nothing about uncertainty, and a zero-width band would claim certainty.
+const FLAT_HISTORY_SPREAD: f64 = 0.1;
+
+/// The reference seasonal-naive forecaster.
+#[derive(Debug, Clone)]
+pub struct SeasonalNaive {
+    /// Season length in seconds and its relative weight.
+    seasons: Vec<(f64, f64)>,
+    min_cycles: usize,
+    max_residuals: usize,
+    min_residuals: usize,
+}
+
+impl SeasonalNaive {
+    /// The configuration keys, for building a [`Config`] natively.
+    pub fn describe_keys() -> Vec<ConfigKey> {
+        Self::describe().config_keys
+    }
+
+    /// Forecasts one series: `horizons × quantiles` values, row-major.
+    fn forecast_series(
+        &self,
+        index: usize,
+        series: &Series,
+        horizons: &[u32],
+        quantiles: &[f64],
+    ) -> Result<Vec<f64>, PluginError> {
+        if series.values.is_empty() {
+            return Err(PluginError::InvalidInput(format!(
+                "series {index}: no observations to forecast from"
+            )));
+        }
+        let values = base_demand(index, series)?;
+        let Some(last) = values.iter().rposition(|v| !v.is_nan()) else {
+            return Err(PluginError::InvalidInput(format!(
+                "series {index}: every observation is a gap (NaN) or falls in an event with multiplier 0"
+            )));
+        };
+        let observed = || values.iter().copied().filter(|v| !v.is_nan());
+        let count = observed().count() as f64;
+        let mean = observed().sum::<f64>() / count;
+        let sigma = SIGMA_PER_MEAN_ABS_DEV * observed().map(|v| (v - mean).abs()).sum::<f64>() / count;
+        let non_negative = observed().all(|v| v >= 0.0);
+
+        let lags = self.lags(&values, series.step);
+        let mut residuals = Vec::with_capacity(self.max_residuals.min(values.len()));
+        // How far back each season reaches for the residuals last collected: leads that reach
+        // equally far (every lead within one season) have the very same residuals.
+        let mut residuals_reach = None;
+        let mut points = Vec::with_capacity(horizons.len());
+        let mut bands = Vec::with_capacity(horizons.len());
+        for &horizon in horizons {
+            let h = series.steps_ahead(horizon) as u64;
+            let target = (values.len() - 1) as u64 + h;
+            // A season whose every same-phase value is a gap has nothing to say; the last
+            // observation still does.
+            let point = blend(&lags, &values, target, h).unwrap_or(values[last]);
+            let reach: Vec<Option<u64>> = lags.iter().map(|lag| lag.reach(h)).collect();
+            if residuals_reach.as_ref() != Some(&reach) {
+                self.collect_residuals(&lags, &values, h, &mut residuals);
+                residuals.sort_unstable_by(f64::total_cmp);
+                residuals_reach = Some(reach);
+            }
+            bands.push(if residuals.len() >= self.min_residuals {
+                Band::empirical(&residuals, quantiles)
+            } else {
+                let sigma = if sigma > 0.0 { sigma } else { FLAT_HISTORY_SPREAD * point.abs() };
+                Band::normal(sigma, quantiles)
+            });
+            points.push(point);
+        }
+        widen_with_horizon(&mut bands, quantiles);
+
+        let mut out = Vec::with_capacity(horizons.len() * quantiles.len());
+        for ((&horizon, point), band) in horizons.iter().zip(points).zip(&bands) {
+            let multiplier = series.event_multiplier(series.last_time() + i64::from(horizon));
+            for spread in &band.spreads {
+                let value = multiplier * (point + band.center + spread);
+                out.push(if non_negative { value.max(0.0) } else { value });
+            }
+        }
+        if out.iter().any(|v| !v.is_finite()) {
+            return Err(PluginError::InvalidInput(format!(
+                "series {index}: the forecast overflowed; values or event multipliers are out of range"
+            )));
+        }
+        uncross(&mut out, quantiles.len());
+        Ok(out)
+    }
+
+    /// The seasons that apply to a series with this history and step; the last observation
+    /// (a season of one step) when none does.
+    fn lags(&self, values: &[f64], step: u32) -> Vec<Lag> {
+        let step = f64::from(step);
+        let mut lags: Vec<Lag> = self
+            .seasons
+            .iter()
+            // A season shorter than the step cannot be resolved by this series.
+            .filter(|(seconds, _)| *seconds >= step)
+            .filter_map(|&(seconds, weight)| {
+                let period = (seconds / step).round() as usize;
+                (values.len() / period >= self.min_cycles).then(|| Lag::new(values, period, weight))
+            })
+            .collect();
+        if lags.is_empty() {
+            lags.push(Lag::new(values, 1, 1.0));
+        }
+        lags
+    }
+
+    /// In-sample residuals of the blend at lead `h` for the latest observations, into `out`.
+    fn collect_residuals(&self, lags: &[Lag], values: &[f64], h: u64, out: &mut Vec<f64>) {
+        out.clear();
+        // Below the shortest reach no season has a value to compare with.
+        let Some(reach) = lags.iter().filter_map(|lag| lag.reach(h)).min() else { return };
+        for t in (reach..values.len() as u64).rev() {
+            if out.len() >= self.max_residuals {
+                break;
+            }
+            let actual = values[t as usize];
+            if actual.is_nan() {
+                continue;
+            }
+            if let Some(predicted) = blend(lags, values, t, h) {
+                out.push(actual - predicted);
+            }
+        }
+    }
+}
+
+/// One season as it applies to one series.
+struct Lag {
+    /// Season length in steps, at least 1.
+    period: usize,
+    /// Relative weight in the blend.
+    weight: f64,
+    /// For each index, the latest index at the same phase (a whole number of periods back,
+    /// possibly none) that is not a gap, or [`NONE`]. Built once in O(n) so that skipping gaps
+    /// costs nothing per lookup.
+    latest: Vec<usize>,
+}
+
+impl Lag {
+    fn new(values: &[f64], period: usize, weight: f64) -> Self {
+        let mut latest = Vec::with_capacity(values.len());
+        for (i, v) in values.iter().enumerate() {
+            let found = if v.is_nan() { i.checked_sub(period).map_or(NONE, |j| latest[j]) } else { i };
+            latest.push(found);
+        }
+        Self { period, weight, latest }
+    }
+
+    /// How far back from the target a forecast `h` steps ahead must look: the fewest whole
+    /// seasons that land in the history it was made from.
+    fn reach(&self, h: u64) -> Option<u64> {
+        let period = self.period as u64;
+        h.div_ceil(period).checked_mul(period)
+    }
+
+    /// What this season predicts for index `target` in a forecast made `h` steps earlier.
+    fn predict(&self, values: &[f64], target: u64, h: u64) -> Option<f64> {
+        let from = target.checked_sub(self.reach(h)?)?;
+        let found = *self.latest.get(usize::try_from(from).ok()?)?;
+        (found != NONE).then(|| values[found])
+    }
+}
+
+/// The weighted mean of what the seasons predict, over those that have a value.
+fn blend(lags: &[Lag], values: &[f64], target: u64, h: u64) -> Option<f64> {
+    let (mut sum, mut weight) = (0.0, 0.0);
+    for lag in lags {
+        if let Some(value) = lag.predict(values, target, h) {
+            sum += lag.weight * value;
+            weight += lag.weight;
+        }
+    }
+    (weight > 0.0).then(|| sum / weight)
+}
+
+/// The series with past events divided out: what demand would have been without them.
+fn base_demand(index: usize, series: &Series) -> Result<Cow<'_, [f64]>, PluginError> {
+    if let Some(e) = series.events.iter().find(|e| !(e.multiplier.is_finite() && e.multiplier >= 0.0)) {
+        return Err(PluginError::InvalidInput(format!(
+            "series {index}: event `{}` has multiplier {}; expected a finite number ≥ 0",
+            e.name, e.multiplier
+        )));
+    }
+    if series.events.is_empty() {
+        return Ok(Cow::Borrowed(&series.values));
+    }
+    let base = series.values.iter().enumerate().map(|(i, &v)| {
+        let multiplier = series.event_multiplier(series.time_of(i));
+        if multiplier > 0.0 { v / multiplier } else { f64::NAN }
+    });
+    Ok(Cow::Owned(base.collect()))
+}
+
+/// Where one horizon's quantiles sit relative to its point forecast.
+struct Band {
+    /// Median residual: the rule's bias at this lead.
+    center: f64,
+    /// Per requested level, its residual quantile minus the median.
+    spreads: Vec<f64>,
+}
+
+impl Band {
+    /// From sorted residuals.
+    fn empirical(sorted: &[f64], quantiles: &[f64]) -> Self {
+        let center = empirical_quantile(sorted, 0.5);
+        Self { center, spreads: quantiles.iter().map(|&q| empirical_quantile(sorted, q) - center).collect() }
+    }
+
+    /// A centred normal band of standard deviation `sigma`.
+    fn normal(sigma: f64, quantiles: &[f64]) -> Self {
+        Self { center: 0.0, spreads: quantiles.iter().map(|&q| sigma * normal_quantile(q)).collect() }
+    }
+}
+
+/// Keeps every horizon's spread at least as wide as the previous horizon's, level by level.
+fn widen_with_horizon(bands: &mut [Band], quantiles: &[f64]) {
+    for j in 1..bands.len() {
+        let (earlier, later) = bands.split_at_mut(j);
+        let previous = &earlier[j - 1].spreads;
+        for ((spread, &before), &level) in later[0].spreads.iter_mut().zip(previous).zip(quantiles) {
+            *spread = if level >= 0.5 { spread.max(before) } else { spread.min(before) };
+        }
+    }
+}
+
+/// Quantile of sorted, non-empty data by linear interpolation between order statistics
+/// (Hyndman & Fan's type 7, the default of R and NumPy).
+fn empirical_quantile(sorted: &[f64], level: f64) -> f64 {
+    let position = level * (sorted.len() - 1) as f64;
+    let below = position.floor() as usize;
+    let above = (below + 1).min(sorted.len() - 1);
+    sorted[below] + (sorted[above] - sorted[below]) * (position - below as f64)
+}
+
+/// The standard normal quantile for a level in (0, 1), by Acklam's rational approximation
+/// (relative error below 1.2e-9, far finer than any band needs). The logarithm comes from the
+/// pure-Rust `libm`, so the component and the native build give bit-identical bands.
+fn normal_quantile(level: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] =
+        [7.784_695_709_041_462e-3, 3.224_671_290_700_398e-1, 2.445_134_137_142_996, 3.754_408_661_907_416];
+    // Below this level (and above its mirror) the central approximation loses accuracy.
+    const TAIL: f64 = 0.024_25;
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    if level < TAIL {
+        tail((-2.0 * libm::log(level)).sqrt())
+    } else if level > 1.0 - TAIL {
+        -tail((-2.0 * libm::log(1.0 - level)).sqrt())
+    } else {
+        let q = level - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    }
+}
+
+impl Forecaster for SeasonalNaive {
+    fn describe() -> Descriptor {
+        Descriptor::new(
+            "seasonal-naive",
+            env!("CARGO_PKG_VERSION"),
+            PluginKind::Forecaster,
+            "Repeats each series' daily and weekly pattern, adjusted for known events, with quantiles from its own past errors.",
+        )
+        .key(ConfigKey::new(
+            "seasons-s",
+            "Season lengths in seconds, rounded to whole steps of each series; seasons shorter than a series' step are ignored for it.",
+            Some("[86400, 604800]"),
+        ))
+        .key(ConfigKey::new(
+            "weights",
+            "Relative weight of each season's forecast in the blend, one per entry of `seasons-s`.",
+            Some("[1.0, 3.0]"),
+        ))
+        .key(ConfigKey::new(
+            "min-cycles",
+            "Whole cycles of a season the history must hold before that season is used.",
+            Some("1"),
+        ))
+        .key(ConfigKey::new(
+            "max-residuals",
+            "Most recent in-sample residuals per horizon that set the quantiles.",
+            Some("2000"),
+        ))
+        .key(ConfigKey::new(
+            "min-residuals",
+            "Fewest residuals the empirical quantiles need; below it the band is normal, scaled by the history's mean absolute deviation.",
+            Some("10"),
+        ))
+    }
+
+    fn new(config: &Config) -> Result<Self, PluginError> {
+        let seasons: Vec<f64> = config.get("seasons-s")?;
+        let weights: Vec<f64> = config.get("weights")?;
+        let min_cycles: u32 = config.get("min-cycles")?;
+        let max_residuals: u32 = config.get("max-residuals")?;
+        let min_residuals: u32 = config.get("min-residuals")?;
+        let invalid = |message: String| Err(PluginError::InvalidConfig(message));
+        if seasons.is_empty() {
+            return invalid("`seasons-s` must list at least one season length in seconds".into());
+        }
+        if let Some(s) = seasons.iter().find(|s| !(s.is_finite() && **s >= 1.0)) {
+            return invalid(format!(
+                "`seasons-s` entries must be season lengths of at least 1 second, found {s}"
+            ));
+        }
+        if weights.len() != seasons.len() {
+            return invalid(format!(
+                "`weights` must hold one weight per entry of `seasons-s`: {} seasons, {} weights",
+                seasons.len(),
+                weights.len()
+            ));
+        }
+        if let Some(w) = weights.iter().find(|w| !(w.is_finite() && **w > 0.0)) {
+            return invalid(format!("`weights` entries must be finite and positive, found {w}"));
+        }
+        if min_cycles == 0 {
+            return invalid("`min-cycles` must be at least 1".into());
+        }
+        if min_residuals < 2 {
+            return invalid("`min-residuals` must be at least 2: one residual has no spread".into());
+        }
+        if max_residuals < min_residuals {
+            return invalid(format!(
+                "`max-residuals` ({max_residuals}) must be at least `min-residuals` ({min_residuals})"
+            ));
+        }
+        Ok(Self {
+            seasons: seasons.into_iter().zip(weights).collect(),
+            min_cycles: min_cycles as usize,
+            max_residuals: max_residuals as usize,
+            min_residuals: min_residuals as usize,
+        })
+    }
+
+    fn forecast(&mut self, request: &ForecastRequest) -> Result<Vec<Vec<f64>>, PluginError> {
+        request.validate()?;
+        request
+            .series
+            .iter()
+            .enumerate()
+            .map(|(i, series)| self.forecast_series(i, series, &request.horizons, &request.quantiles))
+            .collect()
+    }
+}
+
+foresight_sdk::export_forecaster!(SeasonalNaive);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use foresight_sdk::Event;
+
+    const HOUR: u32 = 3600;
+    const DAY: u32 = 24 * HOUR;
+
+    fn forecaster(config: &str) -> SeasonalNaive {
+        SeasonalNaive::new(&Config::parse(config, &SeasonalNaive::describe_keys()).unwrap()).unwrap()
+    }
+
+    fn config_error(config: &str) -> String {
+        match Config::parse(config, &SeasonalNaive::describe_keys()).and_then(|c| SeasonalNaive::new(&c)) {
+            Ok(_) => panic!("`{config}` was accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn hourly(values: Vec<f64>) -> Series {
+        Series { start: 0, step: HOUR, values, ..Default::default() }
+    }
+
+    fn run(f: &mut SeasonalNaive, series: Series, horizons: &[u32], quantiles: &[f64]) -> Vec<f64> {
+        let request = ForecastRequest {
+            series: vec![series],
+            horizons: horizons.to_vec(),
+            quantiles: quantiles.to_vec(),
+        };
+        f.forecast(&request).unwrap().remove(0)
+    }
+
+    /// A day of demand by hour.
+    fn daily_shape(hour: usize) -> f64 {
+        100.0 + 40.0 * (hour as f64 / 24.0 * std::f64::consts::TAU).sin()
+    }
+
+    /// Deterministic noise in [-1, 1).
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self) -> f64 {
+            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (self.0 >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+        }
+    }
+
+    fn assert_close(a: f64, b: f64) {
+        assert!((a - b).abs() < 1e-9, "{a} != {b}");
+    }
+
+    #[test]
+    fn a_pure_daily_pattern_repeats_exactly() {
+        let mut f = forecaster("");
+        // Three days (daily season only) and ten days (daily and weekly blended).
+        for days in [3, 10] {
+            let values: Vec<f64> = (0..days * 24).map(|i| daily_shape(i % 24)).collect();
+            let n = values.len();
+            let horizons: Vec<u32> = (1..=30).map(|h| h * HOUR).collect();
+            let answer = run(&mut f, hourly(values.clone()), &horizons, &[0.1, 0.5, 0.9]);
+            for (j, row) in answer.chunks(3).enumerate() {
+                let h = j + 1;
+                let day_back = if h <= 24 { n - 1 + h - 24 } else { n - 1 + h - 48 };
+                for v in row {
+                    assert_close(*v, values[day_back]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_weekly_season_sees_weekends_the_daily_one_misses() {
+        // Three weeks, hourly: weekdays at 100, weekends at 40, the same shape every day.
+        let value = |i: usize| if (i / 24) % 7 >= 5 { 40.0 } else { 100.0 } + daily_shape(i % 24) - 100.0;
+        let values: Vec<f64> = (0..21 * 24).map(value).collect();
+        let n = values.len();
+        // The history ends on a Sunday; the next day is a Monday.
+        let horizons: Vec<u32> = (1..=24).map(|h| h * HOUR).collect();
+        let error = |config: &str| {
+            let answer = run(&mut forecaster(config), hourly(values.clone()), &horizons, &[0.5]);
+            answer.iter().enumerate().map(|(j, v)| (v - value(n + j)).abs()).sum::<f64>() / 24.0
+        };
+        let daily = error("seasons-s = [86400]\nweights = [1]");
+        let weekly = error("seasons-s = [604800]\nweights = [1]");
+        let blended = error("");
+        assert_close(daily, 60.0);
+        assert_close(weekly, 0.0);
+        assert!(blended < daily / 2.0, "blend error {blended} vs daily {daily}");
+    }
+
+    #[test]
+    fn history_shorter_than_a_day_repeats_the_last_observation_with_a_band() {
+        let mut f = forecaster("");
+        let answer =
+            run(&mut f, hourly(vec![10.0, 14.0, 12.0, f64::NAN]), &[HOUR, 6 * HOUR], &[0.1, 0.5, 0.9]);
+        assert_close(answer[1], 12.0);
+        assert_close(answer[4], 12.0);
+        // Too few residuals for empirical quantiles: a normal band from the history's spread.
+        assert!(answer[0] < 12.0 && answer[2] > 12.0, "{answer:?}");
+        // A history that never varies still gets a band (10 % of the level), not a point.
+        let flat = run(&mut f, hourly(vec![50.0; 3]), &[HOUR], &[0.1, 0.9]);
+        assert!(flat[0] < 50.0 && flat[1] > 50.0, "{flat:?}");
+    }
+
+    #[test]
+    fn gaps_are_skipped_by_looking_a_further_season_back() {
+        let mut f = forecaster("");
+        let mut values: Vec<f64> = (0..4 * 24).map(|i| daily_shape(i % 24)).collect();
+        let n = values.len();
+        // Yesterday's 02:00 and 03:00 are missing, and so is the last observation.
+        values[n - 22] = f64::NAN;
+        values[n - 21] = f64::NAN;
+        values[n - 1] = f64::NAN;
+        let answer = run(&mut f, hourly(values), &[3 * HOUR, 4 * HOUR, 24 * HOUR], &[0.5]);
+        assert_close(answer[0], daily_shape(2));
+        assert_close(answer[1], daily_shape(3));
+        assert_close(answer[2], daily_shape(23));
+    }
+
+    #[test]
+    fn past_events_are_divided_out_and_future_ones_applied() {
+        let mut f = forecaster("");
+        // Ten days of the daily pattern; yesterday 10:00–14:00 a sale tripled demand.
+        let mut series = hourly((0..10 * 24).map(|i| daily_shape(i % 24)).collect());
+        let yesterday = 9 * 24;
+        for v in &mut series.values[yesterday + 10..yesterday + 14] {
+            *v *= 3.0;
+        }
+        let at = |i: usize| i64::from(HOUR) * i as i64;
+        series.events.push(Event {
+            name: "sale".into(),
+            start: at(yesterday + 10),
+            end: at(yesterday + 14),
+            multiplier: 3.0,
+        });
+        // Tomorrow 14:00–15:00 a launch is expected to double it.
+        let tomorrow = 10 * 24;
+        series.events.push(Event {
+            name: "launch".into(),
+            start: at(tomorrow + 14),
+            end: at(tomorrow + 15),
+            multiplier: 2.0,
+        });
+        let answer = run(&mut f, series, &[11 * HOUR, 15 * HOUR, 16 * HOUR], &[0.1, 0.5, 0.9]);
+        // 10:00 tomorrow: the sale does not repeat.
+        answer[0..3].iter().for_each(|v| assert_close(*v, daily_shape(10)));
+        // 14:00 tomorrow: the launch doubles the usual level.
+        answer[3..6].iter().for_each(|v| assert_close(*v, 2.0 * daily_shape(14)));
+        answer[6..9].iter().for_each(|v| assert_close(*v, daily_shape(15)));
+    }
+
+    #[test]
+    fn a_zero_multiplier_event_forecasts_zero_and_bad_multipliers_are_refused() {
+        let mut f = forecaster("");
+        let mut series = hourly((0..3 * 24).map(|i| daily_shape(i % 24)).collect());
+        let outage = i64::from(3 * DAY);
+        series.events.push(Event {
+            name: "outage".into(),
+            start: outage,
+            end: outage + 7200,
+            multiplier: 0.0,
+        });
+        let answer = run(&mut f, series.clone(), &[HOUR, 3 * HOUR], &[0.1, 0.9]);
+        assert_eq!(&answer[..2], &[0.0, 0.0]);
+        assert!(answer[3] > 0.0);
+        series.events[0].multiplier = -1.0;
+        let request = ForecastRequest { series: vec![series], horizons: vec![HOUR], quantiles: vec![0.5] };
+        let err = f.forecast(&request).unwrap_err().to_string();
+        assert!(err.contains("series 0") && err.contains("`outage`"), "{err}");
+    }
+
+    #[test]
+    fn quantiles_are_ordered_and_widen_with_horizon() {
+        // Five weeks of a daily pattern riding on a random-walk level: the further back the
+        // lag, the more the level has drifted.
+        let mut noise = Lcg(7);
+        let mut level = 0.0;
+        let values: Vec<f64> = (0..35 * 24)
+            .map(|i| {
+                level += noise.next();
+                daily_shape(i % 24) + level
+            })
+            .collect();
+        let horizons = [HOUR, 6 * HOUR, 3 * DAY, 10 * DAY];
+        let quantiles = [0.05, 0.25, 0.5, 0.75, 0.95];
+        let answer = run(&mut forecaster(""), hourly(values), &horizons, &quantiles);
+        let rows: Vec<&[f64]> = answer.chunks(quantiles.len()).collect();
+        for row in &rows {
+            assert!(row.windows(2).all(|w| w[0] <= w[1]), "crossed: {row:?}");
+        }
+        let widths: Vec<f64> = rows.iter().map(|r| r[4] - r[0]).collect();
+        assert!(widths[0] > 0.0);
+        assert!(widths.windows(2).all(|w| w[0] <= w[1] + 1e-9), "{widths:?}");
+        // Same lags within a day: the same band. Ten days out the lags reach ten days and two
+        // weeks back; for a random walk the spread then grows by about √(294 / 105) ≈ 1.7,
+        // less on any one path.
+        assert!((widths[0] - widths[1]).abs() < 1e-9, "{widths:?}");
+        assert!(widths[3] > 1.2 * widths[0], "{widths:?}");
+    }
+
+    #[test]
+    fn non_negative_history_gives_non_negative_quantiles() {
+        let mut noise = Lcg(3);
+        let counts: Vec<f64> =
+            (0..5 * 24).map(|i| if i % 24 < 8 { 0.0 } else { 3.0 } + noise.next().abs()).collect();
+        let mut f = forecaster("");
+        let answer = run(&mut f, hourly(counts.clone()), &[HOUR, 12 * HOUR], &[0.01, 0.5, 0.99]);
+        assert!(answer.iter().all(|v| *v >= 0.0), "{answer:?}");
+        assert_eq!(answer[0], 0.0, "the lowest quantile at night is clamped at zero");
+        // A history that goes negative is not clamped.
+        let shifted: Vec<f64> = counts.iter().map(|v| v - 1.0).collect();
+        let answer = run(&mut f, hourly(shifted), &[HOUR], &[0.01]);
+        assert!(answer[0] < 0.0);
+    }
+
+    #[test]
+    fn empty_and_all_gap_series_are_refused_by_index() {
+        let mut f = forecaster("");
+        let good = hourly(vec![1.0, 2.0]);
+        for bad in [hourly(vec![]), hourly(vec![f64::NAN; 5])] {
+            let request = ForecastRequest {
+                series: vec![good.clone(), bad],
+                horizons: vec![HOUR],
+                quantiles: vec![0.5],
+            };
+            let err = f.forecast(&request).unwrap_err();
+            assert!(matches!(err, PluginError::InvalidInput(_)), "{err:?}");
+            assert!(err.to_string().contains("series 1"), "{err}");
+        }
+    }
+
+    #[test]
+    fn answers_have_the_contract_shape() {
+        let mut f = forecaster("");
+        let empty = ForecastRequest { series: vec![], horizons: vec![60], quantiles: vec![0.5] };
+        assert!(f.forecast(&empty).unwrap().is_empty());
+        let request = ForecastRequest {
+            series: vec![
+                hourly(vec![1.0; 30]),
+                Series { step: 60, values: vec![2.0; 3000], ..Default::default() },
+            ],
+            horizons: vec![60, 3600, 90_000],
+            quantiles: vec![0.1, 0.5, 0.9],
+        };
+        let answer = f.forecast(&request).unwrap();
+        assert_eq!(answer.len(), 2);
+        assert!(answer.iter().all(|a| a.len() == request.answer_len() && a.iter().all(|v| v.is_finite())));
+        assert_eq!(answer, f.forecast(&request).unwrap(), "deterministic");
+        // Malformed requests are refused before any work.
+        let bad = ForecastRequest { quantiles: vec![0.9, 0.1], ..request };
+        assert!(f.forecast(&bad).is_err());
+    }
+
+    #[test]
+    fn bad_config_is_refused_by_key_name() {
+        assert!(config_error("seasons-s = [0, 604800]").contains("`seasons-s`"));
+        assert!(config_error("seasons-s = [-86400, 604800]").contains("`seasons-s`"));
+        assert!(config_error("seasons-s = []\nweights = []").contains("`seasons-s`"));
+        assert!(config_error("seasons-s = [86400]").contains("`weights`"));
+        assert!(config_error("weights = [1, 0]").contains("`weights`"));
+        assert!(config_error("min-cycles = 0").contains("`min-cycles`"));
+        assert!(config_error("min-residuals = 1").contains("`min-residuals`"));
+        assert!(config_error("max-residuals = 5").contains("`max-residuals`"));
+        assert!(config_error("season = 86400").contains("unknown key `season`"));
+        assert!(config_error("seasons-s = \"daily\"").contains("`seasons-s` must be an array"));
+    }
+
+    #[test]
+    fn quantile_helpers_match_known_values() {
+        assert_close(normal_quantile(0.5), 0.0);
+        assert!((normal_quantile(0.975) - 1.959_963_985).abs() < 1e-8);
+        assert!((normal_quantile(0.1) + 1.281_551_566).abs() < 1e-8);
+        assert!((normal_quantile(0.001) + 3.090_232_306).abs() < 1e-8);
+        let sorted = [1.0, 2.0, 4.0, 8.0];
+        assert_close(empirical_quantile(&sorted, 0.0), 1.0);
+        assert_close(empirical_quantile(&sorted, 0.5), 3.0);
+        assert_close(empirical_quantile(&sorted, 0.9), 6.8);
+        assert_close(empirical_quantile(&sorted, 1.0), 8.0);
+    }
+
+    /// `cargo test --release -p seasonal-naive -- --ignored`: the batch the daemon sends every
+    /// cycle must take well under 100 ms.
+    #[test]
+    #[ignore = "timing; meaningful in release builds only"]
+    fn a_hundred_weeks_of_minutes_forecast_quickly() {
+        let mut noise = Lcg(11);
+        let series: Vec<Series> = (0..100)
+            .map(|k| Series {
+                start: 1_700_000_000 + k * 60,
+                step: 60,
+                values: (0..10_080).map(|i| daily_shape(i / 60 % 24) * (1.0 + 0.1 * noise.next())).collect(),
+                ..Default::default()
+            })
+            .collect();
+        let request = ForecastRequest {
+            series,
+            horizons: vec![300, 900, 3600, 6 * 3600, 86_400],
+            quantiles: vec![0.1, 0.5, 0.9],
+        };
+        let mut f = forecaster("");
+        let started = std::time::Instant::now();
+        let answer = f.forecast(&request).unwrap();
+        let elapsed = started.elapsed();
+        assert_eq!(answer.len(), 100);
+        assert!(elapsed.as_millis() < 100, "took {elapsed:?}");
+    }
+}
