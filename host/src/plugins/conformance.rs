@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use foresight_sdk::{Candidates, ForecastRequest, PlanRequest, PluginKind, Series};
 
+use super::fault::Fault;
 use super::policy::{ForecastPolicy, PlanPolicy, Policy, ScorePolicy};
 use super::{WasmPlugin, samples, validate};
 
@@ -81,6 +82,17 @@ pub fn check(plugin: &WasmPlugin) -> Report {
         })
         .collect();
     Report { plugin: plugin.label(), kind, cases }
+}
+
+/// Two calls on the same input must agree exactly: ticks are replayed and compared.
+fn deterministic<T: PartialEq>(call: impl Fn() -> Result<T, Fault>) -> Result<String, String> {
+    let first = call().map_err(|f| f.to_string())?;
+    let second = call().map_err(|f| f.to_string())?;
+    if first == second {
+        Ok("same input, same answer".into())
+    } else {
+        Err("two calls on the same input disagree".into())
+    }
 }
 
 fn describe(plugin: &WasmPlugin) -> Result<String, String> {
@@ -198,13 +210,7 @@ fn scorer_cases(p: &WasmPlugin) -> Vec<Case<'_>> {
             "deterministic",
             Box::new(move || {
                 let (w, c) = (samples::workload(), samples::candidates(256, 9));
-                let a = p.score(&w, &c, true).map_err(|f| f.to_string())?;
-                let b = p.score(&w, &c, true).map_err(|f| f.to_string())?;
-                if a == b {
-                    Ok("same input, same scores".into())
-                } else {
-                    Err("two calls on the same input disagree".into())
-                }
+                deterministic(|| p.score(&w, &c, true))
             }),
         ),
     ]
@@ -269,13 +275,7 @@ fn forecaster_cases(p: &WasmPlugin) -> Vec<Case<'_>> {
             "deterministic",
             Box::new(move || {
                 let r = samples::forecast_request();
-                let a = p.forecast(&r).map_err(|f| f.to_string())?;
-                let b = p.forecast(&r).map_err(|f| f.to_string())?;
-                if a == b {
-                    Ok("same input, same forecast".into())
-                } else {
-                    Err("two calls on the same input disagree".into())
-                }
+                deterministic(|| p.forecast(&r))
             }),
         ),
     ]
@@ -322,13 +322,7 @@ fn cost_model_cases(p: &WasmPlugin) -> Vec<Case<'_>> {
             "deterministic",
             Box::new(move || {
                 let r = samples::plan_request();
-                let a = p.plan(&r).map_err(|f| f.to_string())?;
-                let b = p.plan(&r).map_err(|f| f.to_string())?;
-                if a == b {
-                    Ok("same input, same plan".into())
-                } else {
-                    Err("two calls on the same input disagree".into())
-                }
+                deterministic(|| p.plan(&r))
             }),
         ),
     ]
