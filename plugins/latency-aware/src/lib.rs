@@ -226,41 +226,41 @@ impl Scorer for LatencyAware {
         let cols = Columns::resolve(workload, candidates)?;
         let service = if workload.service_ms > 0.0 { workload.service_ms } else { 0.0 };
         let inv_slo = if workload.slo_p95_ms > 0.0 { 1.0 / workload.slo_p95_ms } else { 0.0 };
-        let mut queue_terms = Vec::new();
-        let kernel = Kernel::new(&cols, self);
-
-        // One pass, row by row: the row is in cache once and the loop carries little state,
-        // which keeps the sandboxed build close to the native one.
-        let values = candidates
-            .rows()
-            .map(|row| {
-                let (rtt, utilisation, replicas, linear) = match &kernel {
-                    Some(kernel) => kernel.read(row),
-                    None => self.read_general(&cols, row),
-                };
-                let wait_factor = queue_wait_factor(utilisation, replicas);
-                let saturated = wait_factor == f64::INFINITY;
-                let queue_ms = if saturated { 0.0 } else { service * wait_factor };
-                let p95_over_slo = if saturated {
-                    self.saturation_factor
-                } else {
-                    (rtt + P95_OF_MEAN * (service + queue_ms)) * inv_slo
-                };
-                let over_slo = if p95_over_slo > 1.0 { p95_over_slo - 1.0 } else { 0.0 };
-                let queue_term = -self.w_latency * queue_ms - self.w_slo * over_slo;
-                if explain {
-                    queue_terms.push(queue_term);
-                }
-                -self.w_latency * (rtt + service) + queue_term + linear
-            })
-            .collect();
-
+        let per_row = |inputs| self.row_score(inputs, service, inv_slo);
+        // One pass, row by row, and a loop of its own for each combination, so the hot one (the
+        // unrolled kernel, no explanations) carries nothing it does not use.
+        let (values, queue_terms): (Vec<f64>, Vec<f64>) = match (Kernel::new(&cols, self), explain) {
+            (Some(k), false) => (candidates.rows().map(|row| per_row(k.read(row)).0).collect(), Vec::new()),
+            (Some(k), true) => candidates.rows().map(|row| per_row(k.read(row))).unzip(),
+            (None, false) => {
+                (candidates.rows().map(|row| per_row(self.read_general(&cols, row)).0).collect(), Vec::new())
+            }
+            (None, true) => candidates.rows().map(|row| per_row(self.read_general(&cols, row))).unzip(),
+        };
         let contributions = if explain { self.explain(&cols, candidates, &queue_terms) } else { Vec::new() };
         Ok(Scores { values, contributions })
     }
 }
 
 impl LatencyAware {
+    /// The score of one candidate from its inputs (demand-weighted RTT, utilisation, replicas,
+    /// linear terms), and the queueing part of it.
+    #[inline(always)]
+    fn row_score(&self, inputs: (f64, f64, f64, f64), service: f64, inv_slo: f64) -> (f64, f64) {
+        let (rtt, utilisation, replicas, linear) = inputs;
+        let wait_factor = queue_wait_factor(utilisation, replicas);
+        let saturated = wait_factor == f64::INFINITY;
+        let queue_ms = if saturated { 0.0 } else { service * wait_factor };
+        let p95_over_slo = if saturated {
+            self.saturation_factor
+        } else {
+            (rtt + P95_OF_MEAN * (service + queue_ms)) * inv_slo
+        };
+        let over_slo = if p95_over_slo > 1.0 { p95_over_slo - 1.0 } else { 0.0 };
+        let queue_term = -self.w_latency * queue_ms - self.w_slo * over_slo;
+        (-self.w_latency * (rtt + service) + queue_term + linear, queue_term)
+    }
+
     /// What [`Kernel::read`] computes, for workloads with more regions than it unrolls.
     fn read_general(&self, cols: &Columns, row: &[f64]) -> (f64, f64, f64, f64) {
         let rtt = cols.rtt.iter().map(|&(c, share)| share * row[c]).sum();
