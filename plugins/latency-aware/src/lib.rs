@@ -256,7 +256,9 @@ impl LatencyAware {
         } else {
             (rtt + P95_OF_MEAN * (service + queue_ms)) * inv_slo
         };
-        let over_slo = if p95_over_slo > 1.0 { p95_over_slo - 1.0 } else { 0.0 };
+        // max(0, x) as (x + |x|) / 2: exact, and no data-dependent branch.
+        let excess = p95_over_slo - 1.0;
+        let over_slo = 0.5 * (excess + excess.abs());
         let queue_term = -self.w_latency * queue_ms - self.w_slo * over_slo;
         (-self.w_latency * (rtt + service) + queue_term + linear, queue_term)
     }

@@ -13,21 +13,23 @@ const LN_2: f64 = std::f64::consts::LN_2;
 const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
 const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
 const TWO_52: f64 = 4_503_599_627_370_496.0;
+/// The mantissa bits of √2.
+const SQRT_2_MANTISSA: u64 = SQRT_2.to_bits() & 0x000f_ffff_ffff_ffff;
 const ROUND: f64 = 6_755_399_441_055_744.0;
 const SQRT_2: f64 = std::f64::consts::SQRT_2;
 
 /// Natural logarithm of a positive, finite `x`.
 #[inline(always)]
 pub fn ln(x: f64) -> f64 {
-    // x = m · 2^e with m in [√½, √2): then ln x = e·ln 2 + ln m. Both are read off the bits
-    // with float arithmetic only, and the adjustment is a select, not a branch, so a loop of
-    // these vectorises.
+    // x = m · 2^e with m in [√½, √2): then ln x = e·ln 2 + ln m, both read off the bits.
     let bits = x.to_bits();
     let biased = f64::from_bits((bits >> 52) | 0x4330_0000_0000_0000) - TWO_52;
-    let m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
-    let big = m > SQRT_2;
-    let m = if big { m * 0.5 } else { m };
-    let e = biased - 1023.0 + if big { 1.0 } else { 0.0 };
+    let mantissa = bits & 0x000f_ffff_ffff_ffff;
+    // 1 when m ≥ √2, from the sign of an integer difference: data-dependent, so it must not
+    // become a branch (a mispredicted one costs more than this whole function).
+    let big = (SQRT_2_MANTISSA.wrapping_sub(mantissa) >> 63) as f64;
+    let m = f64::from_bits(mantissa | 0x3ff0_0000_0000_0000) * (1.0 - 0.5 * big);
+    let e = biased - 1023.0 + big;
     // ln m = 2·atanh(t), t = (m − 1)/(m + 1), |t| < 0.172: the odd series to t^13 errs by
     // less than 1e-11.
     let t = (m - 1.0) / (m + 1.0);
