@@ -2,6 +2,7 @@
 //! reference plugins and the deliberately hostile ones under `tests/plugins/`, compiled to
 //! `wasm32-wasip2` once per run by [`fixtures`].
 
+mod bench;
 mod containment;
 mod fixtures;
 mod plugin_check;

@@ -96,24 +96,36 @@ impl Columns {
                 1.0 / workload.regions.len() as f64
             }
         };
-        // Match `rtt-ms:<region>` without building the names: this runs on every call.
-        let rtt = candidates
-            .feature_names
-            .iter()
-            .enumerate()
-            .filter_map(|(column, name)| {
-                let region = name.strip_prefix(features::RTT_PREFIX)?;
-                workload.regions.iter().position(|r| r == region).map(|r| (column, share(r)))
-            })
-            .collect();
-        Ok(Self {
-            rtt,
-            utilisation: candidates.column(features::UTILISATION),
-            replicas: candidates.column(features::REPLICAS),
-            headroom: candidates.column(features::HEADROOM),
-            price: candidates.column(features::HOURLY_PRICE),
-            interruption: candidates.column(features::INTERRUPTION_RATE),
-        })
+        // One pass over the names, each matched once: this runs on every call.
+        let mut cols = Self {
+            rtt: Vec::with_capacity(workload.regions.len()),
+            utilisation: None,
+            replicas: None,
+            headroom: None,
+            price: None,
+            interruption: None,
+        };
+        for (column, name) in candidates.feature_names.iter().enumerate() {
+            let slot = match name.as_str() {
+                features::UTILISATION => &mut cols.utilisation,
+                features::REPLICAS => &mut cols.replicas,
+                features::HEADROOM => &mut cols.headroom,
+                features::HOURLY_PRICE => &mut cols.price,
+                features::INTERRUPTION_RATE => &mut cols.interruption,
+                other => {
+                    let region = other.strip_prefix(features::RTT_PREFIX);
+                    if let Some(r) =
+                        region.and_then(|region| workload.regions.iter().position(|r| r == region))
+                    {
+                        cols.rtt.push((column, share(r)));
+                    }
+                    continue;
+                }
+            };
+            // The first column of a name wins, as `Candidates::column` would have it.
+            slot.get_or_insert(column);
+        }
+        Ok(cols)
     }
 }
 

@@ -1,0 +1,49 @@
+//! `foresight bench scorer --json` prints the figures operators compare, with the keys the
+//! project promises. (Speed itself is judged from the printed figures, not here.)
+
+use crate::fixtures::{self, foresight};
+
+#[test]
+fn scorer_bench_prints_every_promised_figure() {
+    let output = foresight()
+        .args([
+            "bench",
+            "scorer",
+            "--json",
+            "--rounds",
+            "1",
+            "--round-ms",
+            "5",
+            "--candidates",
+            "200",
+            "--plugin",
+        ])
+        .arg(fixtures::component("latency-aware"))
+        .output()
+        .expect("foresight runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let figures: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    for key in [
+        "wasm_native_ratio",
+        "candidate_scores_per_sec",
+        "calls_per_sec",
+        "per_call_overhead_us",
+        "compile_ms",
+        "cached_load_ms",
+    ] {
+        let value = figures[key].as_f64().unwrap_or_else(|| panic!("`{key}` missing in {figures}"));
+        assert!(value.is_finite() && value > 0.0, "`{key}` = {value}");
+    }
+    assert_eq!(figures["candidates"], 200);
+    assert_eq!(figures["features"], 8);
+}
+
+#[test]
+fn scorer_bench_without_a_built_plugin_says_how_to_build_one() {
+    let output = foresight()
+        .args(["bench", "scorer", "--plugin", "/nonexistent/latency-aware.wasm"])
+        .output()
+        .expect("foresight runs");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("foresight plugin build"));
+}
