@@ -6,6 +6,9 @@
 //!
 //! This crate is the daemon and its command line. [`plugins`] is the sandboxed runtime.
 
+pub mod act;
+pub mod backends;
 pub mod cli;
 pub mod config;
+pub mod observe;
 pub mod plugins;

@@ -4,6 +4,7 @@ use crate::{Config, Descriptor, PluginError};
 
 /// An instance type that can be provisioned in a cluster.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Offering {
     /// Instance type name.
     pub name: String,
@@ -27,6 +28,7 @@ pub struct Offering {
 
 /// One cluster's forecast needs and options.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ClusterDemand {
     /// Cluster name.
     pub cluster: String,
@@ -40,6 +42,7 @@ pub struct ClusterDemand {
 
 /// The planning question for every cluster.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PlanRequest {
     /// Lead times in seconds from now, ascending, each > 0.
     pub horizons: Vec<u32>,
@@ -95,6 +98,7 @@ impl PlanRequest {
 
 /// Hold `nodes` nodes of an offering, requested `request_in_s` seconds from now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct CapacityStep {
     /// Index into the cluster's offerings.
     pub offering: u32,
@@ -106,6 +110,7 @@ pub struct CapacityStep {
 
 /// The plan for one cluster.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ClusterPlan {
     /// Steps ordered by `request_in_s`.
     pub steps: Vec<CapacityStep>,

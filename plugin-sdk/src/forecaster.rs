@@ -4,6 +4,7 @@ use crate::{Config, Descriptor, PluginError};
 
 /// A known event that changes demand (flash sale, launch, holiday).
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Event {
     /// Operator's label.
     pub name: String,
@@ -24,6 +25,7 @@ impl Event {
 
 /// One evenly spaced series. Gaps are NaN.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Series {
     /// Unix seconds of `values[0]`.
     pub start: i64,
@@ -63,6 +65,7 @@ impl Series {
 
 /// A batch forecasting question.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ForecastRequest {
     /// Series to forecast.
     pub series: Vec<Series>,

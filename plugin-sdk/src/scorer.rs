@@ -27,6 +27,7 @@ pub mod features {
 
 /// The workload being placed.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Workload {
     /// Service name.
     pub service: String,
@@ -46,6 +47,7 @@ pub struct Workload {
 
 /// Candidate placements as a row-major feature matrix.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Candidates {
     /// Column names.
     pub feature_names: Vec<String>,
@@ -110,6 +112,7 @@ impl Candidates {
 
 /// The answer: a score per candidate, higher is better.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Scores {
     /// One finite score per candidate.
     pub values: Vec<f64>,

@@ -202,3 +202,136 @@ fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
+
+/// Options of `foresight bench sim`.
+#[derive(Debug, clap::Args)]
+pub struct SimArgs {
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// The scenario to scale up.
+    #[arg(long, default_value = "config/scenarios/diurnal.toml")]
+    scenario: PathBuf,
+    /// Clusters after scaling.
+    #[arg(long, default_value_t = 20)]
+    clusters: usize,
+    /// Nodes per cluster after scaling.
+    #[arg(long, default_value_t = 500)]
+    nodes: u32,
+    /// Services after scaling.
+    #[arg(long, default_value_t = 200)]
+    services: usize,
+    /// Simulated duration; default: the scenario's.
+    #[arg(long)]
+    duration: Option<humantime::Duration>,
+}
+
+/// What `bench sim` measured.
+#[derive(Debug, Serialize)]
+struct SimFigures {
+    clusters: usize,
+    nodes: usize,
+    services: usize,
+    simulated_ticks: u64,
+    wall_seconds: f64,
+    simulated_ticks_per_sec: f64,
+    peak_rss_mb: f64,
+    cost: f64,
+    dropped_requests: f64,
+}
+
+/// Runs the simulator benchmark.
+pub fn sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
+    use crate::backends::sim::{Scenario, Simulator};
+    use crate::observe::Observer;
+
+    let base = Scenario::load(&args.scenario)?;
+    let mut scenario = scale(base, args.clusters, args.nodes, args.services)?;
+    if let Some(d) = args.duration {
+        scenario.duration_s = d.as_secs();
+    }
+    let nodes: usize = scenario.clusters.iter().flat_map(|c| &c.pools).map(|p| p.nodes as usize).sum();
+    let services = scenario.services.len();
+    let clusters = scenario.clusters.len();
+    let started = Instant::now();
+    let mut world = Simulator::from_scenario(scenario);
+    while !world.finished() {
+        // A no-op policy still looks at the world every tick, as the loop would.
+        std::hint::black_box(world.observe()?);
+        world.step();
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let ledger = world.ledger();
+    let figures = SimFigures {
+        clusters,
+        nodes,
+        services,
+        simulated_ticks: ledger.ticks,
+        wall_seconds: wall,
+        simulated_ticks_per_sec: ledger.ticks as f64 / wall,
+        peak_rss_mb: peak_rss_mb().unwrap_or(f64::NAN),
+        cost: ledger.cost,
+        dropped_requests: ledger.dropped_requests,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&figures)?);
+    } else {
+        let f = &figures;
+        println!("simulator benchmark: {} clusters, {} nodes, {} services", f.clusters, f.nodes, f.services);
+        println!("  simulated ticks     {:>12}", f.simulated_ticks);
+        println!("  wall time           {:>12.2} s", f.wall_seconds);
+        println!("  ticks/s             {:>12.0}", f.simulated_ticks_per_sec);
+        println!("  peak RSS            {:>12.1} MB", f.peak_rss_mb);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The scenario grown to the requested size: clusters cycle through the originals with their
+/// RTTs and pools (starting pools sized to `nodes`), services cycle through the originals with
+/// their demand, and every service gets replicas in every cloud cluster.
+fn scale(
+    mut s: crate::backends::sim::Scenario,
+    clusters: usize,
+    nodes: u32,
+    services: usize,
+) -> anyhow::Result<crate::backends::sim::Scenario> {
+    use crate::observe::ClusterKind;
+    if s.clusters.is_empty() || s.services.is_empty() || clusters == 0 || services == 0 {
+        bail!("the scenario needs clusters and services, and the targets must be positive");
+    }
+    let originals = s.clusters.clone();
+    s.clusters = (0..clusters)
+        .map(|i| {
+            let mut c = originals[i % originals.len()].clone();
+            c.name = format!("{}-{i}", c.name);
+            c.kind = ClusterKind::Cloud;
+            let per_pool = nodes / c.pools.len().max(1) as u32;
+            for p in &mut c.pools {
+                p.nodes = per_pool;
+                p.max_nodes = p.max_nodes.max(per_pool * 2);
+            }
+            c
+        })
+        .collect();
+    let templates = s.services.clone();
+    s.services = (0..services)
+        .map(|i| {
+            let mut svc = templates[i % templates.len()].clone();
+            svc.name = format!("{}-{i}", svc.name);
+            svc.replicas = (0..clusters).map(|c| if c % 2 == i % 2 { 2 } else { 1 }).collect();
+            svc
+        })
+        .collect();
+    s.batch_jobs.clear();
+    s.events.clear();
+    s.disruptions.clear();
+    Ok(s)
+}
+
+/// Peak resident memory of this process, from /proc (Linux).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}

@@ -84,6 +84,10 @@ enum BenchCommand {
     /// Wasm/native ratio, per-call overhead and compile/load times.
     #[command(after_help = "Example:\n  foresight bench scorer --json")]
     Scorer(bench::ScorerArgs),
+    /// Replay a week of the diurnal scenario scaled up (20 clusters × 500 nodes × 200 services)
+    /// with a no-op policy; print simulated ticks/s and peak memory.
+    #[command(after_help = "Example:\n  foresight bench sim --json")]
+    Sim(bench::SimArgs),
 }
 
 fn parse_kind(s: &str) -> Result<PluginKind, String> {
@@ -120,5 +124,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Plugin(PluginCommand::New { name, kind, dir }) => scaffold::new_plugin(&name, kind, &dir),
         Command::Bench(BenchCommand::Scorer(args)) => bench::scorer(&args, &load_config()?),
+        Command::Bench(BenchCommand::Sim(args)) => bench::sim(&args),
     }
 }

@@ -1,0 +1,74 @@
+//! Act: the changes a plan asks of a backend, and what became of each.
+
+use serde::Serialize;
+
+/// One change to the world.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Action {
+    /// Run `replicas` replicas of a service in a cluster.
+    SetReplicas {
+        /// Service.
+        service: String,
+        /// Cluster.
+        cluster: String,
+        /// Desired replicas.
+        replicas: u32,
+    },
+    /// Send a region's requests for a service to clusters in these proportions.
+    SetRouting {
+        /// Service.
+        service: String,
+        /// User region.
+        region: String,
+        /// (cluster, weight) pairs; weights are normalised.
+        weights: Vec<(String, f64)>,
+    },
+    /// Ask for more nodes of an offering; they arrive after its lead time.
+    RequestNodes {
+        /// Cluster.
+        cluster: String,
+        /// Offering name.
+        offering: String,
+        /// Nodes to add.
+        count: u32,
+    },
+    /// Give nodes of an offering back (empty ones first; pods on removed nodes are rescheduled).
+    ReleaseNodes {
+        /// Cluster.
+        cluster: String,
+        /// Offering name.
+        offering: String,
+        /// Nodes to remove.
+        count: u32,
+    },
+    /// Place one pending replica of a service on a specific node.
+    PlacePod {
+        /// Service.
+        service: String,
+        /// Cluster.
+        cluster: String,
+        /// Node index within the cluster (as observed).
+        node: u32,
+    },
+}
+
+/// What happened to an action.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Applied as asked.
+    Applied,
+    /// Refused, with the reason; nothing was changed.
+    Rejected {
+        /// Why, naming what was wrong.
+        reason: String,
+    },
+}
+
+/// A backend that carries out actions.
+pub trait Actuator {
+    /// Applies actions in order; each gets an outcome. An invalid action is rejected with a
+    /// reason and never clamped into something else.
+    fn apply(&mut self, actions: &[Action]) -> Vec<Outcome>;
+}

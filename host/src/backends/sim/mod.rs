@@ -1,0 +1,190 @@
+//! The embedded default backend: a deterministic multi-cluster edge/cloud simulator driven by
+//! real traces. Plain Rust, no plugins involved: it is the ground truth policies are judged on.
+//!
+//! ```no_run
+//! use foresight::backends::sim::{Scenario, Simulator};
+//! use foresight::observe::Observer;
+//!
+//! let scenario = Scenario::load("config/scenarios/diurnal.toml".as_ref())?;
+//! let mut sim = Simulator::from_scenario(scenario);
+//! while !sim.finished() {
+//!     let observation = sim.observe()?;
+//!     // ... decide, then `sim.apply(&actions)` ...
+//!     let tick = sim.step();
+//!     assert_eq!(tick.p95_ms.len(), observation.services.len());
+//! }
+//! println!("cost {:.2}", sim.ledger().cost);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod cluster;
+mod latency;
+mod ledger;
+mod rng;
+mod scenario;
+mod trace;
+mod world;
+
+pub use latency::{Queue, Route, erlang_c, latency_quantile_ms, mean_latency_ms};
+pub use ledger::{Ledger, TickReport};
+pub use scenario::{
+    BatchSpec, ClusterSpec, Disruption, EventSpec, OfferingSpec, PoolSpec, Scenario, ScenarioError,
+    ServiceSpec,
+};
+pub use trace::{Trace, TraceError};
+pub use world::{MAX_UTILISATION, World as Simulator};
+
+use crate::act::{Action, Actuator, Outcome};
+use crate::observe::{
+    ClusterView, KnownEvent, Observation, ObserveError, Observer, Placement, PoolView, ServiceView,
+};
+
+/// Demand history kept for forecasters: two weeks.
+pub const HISTORY_S: u32 = 14 * 86_400;
+
+impl Simulator {
+    /// A simulator at the start of `scenario`, keeping [`HISTORY_S`] of demand history.
+    pub fn from_scenario(scenario: Scenario) -> Self {
+        Self::new(scenario, HISTORY_S)
+    }
+}
+
+impl Observer for Simulator {
+    fn observe(&mut self) -> Result<Observation, ObserveError> {
+        let sc = &self.scenario;
+        let clusters = sc
+            .clusters
+            .iter()
+            .zip(&self.clusters)
+            .map(|(spec, state)| {
+                let (cpu_capacity, _) = state.capacity(spec, &sc.offerings);
+                let free: f64 = state.nodes.iter().map(|n| n.cpu_free).sum();
+                let pools = spec
+                    .pools
+                    .iter()
+                    .enumerate()
+                    .map(|(p, pool)| {
+                        let o = &sc.offerings[pool.offering];
+                        let (ready, provisioning) = state.pool_count(p);
+                        PoolView {
+                            offering: foresight_sdk::Offering {
+                                name: o.name.clone(),
+                                vcpu: o.vcpu,
+                                memory_gib: o.memory_gib,
+                                hourly_price: o.hourly_price,
+                                spot: o.spot,
+                                interruption_rate: o.interruption_rate,
+                                lead_time_s: o.lead_time_s,
+                                max_nodes: pool.max_nodes,
+                                current_nodes: ready + provisioning,
+                            },
+                            ready,
+                            provisioning,
+                        }
+                    })
+                    .collect();
+                let c = sc.cluster_index(&spec.name).unwrap_or(0);
+                let pending_pods = self
+                    .services
+                    .iter()
+                    .map(|s| s.pods[c].iter().filter(|p| p.node.is_none()).count() as u32)
+                    .sum();
+                ClusterView {
+                    name: spec.name.clone(),
+                    kind: spec.kind,
+                    up: state.up,
+                    rtt_ms: spec.rtt_ms.clone(),
+                    pools,
+                    cpu_capacity,
+                    cpu_allocated: cpu_capacity - free,
+                    pending_pods,
+                }
+            })
+            .collect();
+        let services = sc
+            .services
+            .iter()
+            .enumerate()
+            .map(|(s, spec)| {
+                let state = &self.services[s];
+                let m = &self.measured;
+                let placements = sc
+                    .clusters
+                    .iter()
+                    .enumerate()
+                    .map(|(c, cspec)| {
+                        let pods = &state.pods[c];
+                        Placement {
+                            cluster: cspec.name.clone(),
+                            ready: pods.iter().filter(|p| p.node.is_some() && p.ready_at <= self.now).count()
+                                as u32,
+                            starting: pods
+                                .iter()
+                                .filter(|p| p.node.is_some() && p.ready_at > self.now)
+                                .count() as u32,
+                            pending: pods.iter().filter(|p| p.node.is_none()).count() as u32,
+                            arrival_rps: m.arrivals.get(s).map_or(0.0, |a| a[c]),
+                            utilisation: m.utilisation.get(s).map_or(0.0, |u| u[c]),
+                        }
+                    })
+                    .collect();
+                ServiceView {
+                    name: spec.name.clone(),
+                    slo_p95_ms: spec.slo_p95_ms,
+                    service_ms: spec.service_ms,
+                    cpu_per_replica: spec.cpu_per_replica,
+                    memory_gib_per_replica: spec.memory_gib_per_replica,
+                    startup_s: spec.startup_s,
+                    demand_rps: m.demand.get(s).cloned().unwrap_or_else(|| vec![0.0; sc.regions.len()]),
+                    placements,
+                    routing: state.routing.clone(),
+                    p95_ms: m.p95_ms.get(s).copied().unwrap_or(0.0),
+                    dropped_rps: m.dropped.get(s).copied().unwrap_or(0.0),
+                }
+            })
+            .collect();
+        let events = sc
+            .events
+            .iter()
+            .filter(|e| e.announced && e.end > self.now)
+            .map(|e| KnownEvent {
+                name: e.name.clone(),
+                service: e.service.map(|s| sc.services[s].name.clone()),
+                start: e.start,
+                end: e.end,
+                multiplier: e.multiplier,
+            })
+            .collect();
+        Ok(Observation {
+            time: self.now,
+            step_s: sc.step_s,
+            regions: sc.regions.clone(),
+            clusters,
+            services,
+            events,
+        })
+    }
+
+    fn demand_history(&self, service: &str, region: &str, window_s: u32) -> Option<foresight_sdk::Series> {
+        let s = self.scenario.services.iter().position(|x| x.name == service)?;
+        let r = self.scenario.regions.iter().position(|x| x == region)?;
+        let h = &self.history[s][r];
+        let step = self.scenario.step_s;
+        let take = ((window_s / step) as usize).min(h.len());
+        let values: Vec<f64> = h.iter().skip(h.len() - take).copied().collect();
+        // The newest value is the demand of the step that just ended.
+        let start = self.now - i64::from(step) * take as i64;
+        Some(foresight_sdk::Series { start, step, values, ..Default::default() })
+    }
+}
+
+impl Actuator for Simulator {
+    fn apply(&mut self, actions: &[Action]) -> Vec<Outcome> {
+        World::apply(self, actions)
+    }
+}
+
+use world::World;
+
+#[cfg(test)]
+mod tests;
