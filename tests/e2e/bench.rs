@@ -47,3 +47,31 @@ fn scorer_bench_without_a_built_plugin_says_how_to_build_one() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("foresight plugin build"));
 }
+
+#[test]
+fn sim_bench_prints_every_promised_figure() {
+    let output = foresight()
+        .args([
+            "bench",
+            "sim",
+            "--json",
+            "--duration",
+            "2h",
+            "--clusters",
+            "3",
+            "--nodes",
+            "12",
+            "--services",
+            "5",
+        ])
+        .output()
+        .expect("foresight runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let figures: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    for key in ["simulated_ticks_per_sec", "wall_seconds", "peak_rss_mb"] {
+        let value = figures[key].as_f64().unwrap_or_else(|| panic!("`{key}` missing in {figures}"));
+        assert!(value.is_finite() && value > 0.0, "`{key}` = {value}");
+    }
+    assert_eq!((figures["clusters"].as_u64(), figures["nodes"].as_u64()), (Some(3), Some(36)));
+    assert_eq!(figures["simulated_ticks"], 120);
+}

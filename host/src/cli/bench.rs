@@ -305,10 +305,11 @@ fn scale(
             let mut c = originals[i % originals.len()].clone();
             c.name = format!("{}-{i}", c.name);
             c.kind = ClusterKind::Cloud;
-            let per_pool = nodes / c.pools.len().max(1) as u32;
-            for p in &mut c.pools {
-                p.nodes = per_pool;
-                p.max_nodes = p.max_nodes.max(per_pool * 2);
+            let pools = c.pools.len().max(1) as u32;
+            for (k, p) in c.pools.iter_mut().enumerate() {
+                // The first pools take the remainder, so each cluster has exactly `nodes`.
+                p.nodes = nodes / pools + u32::from((k as u32) < nodes % pools);
+                p.max_nodes = p.max_nodes.max(p.nodes * 2);
             }
             c
         })

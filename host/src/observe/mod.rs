@@ -35,6 +35,8 @@ pub struct ClusterView {
     pub up: bool,
     /// Round trip from each user region, ms, in [`Observation::regions`] order.
     pub rtt_ms: Vec<f64>,
+    /// Round trip to each cluster, ms, in [`Observation::clusters`] order.
+    pub peer_rtt_ms: Vec<f64>,
     /// Node pools.
     pub pools: Vec<PoolView>,
     /// Cores on ready nodes.
@@ -48,8 +50,6 @@ pub struct ClusterView {
 /// One service in one cluster, as observed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Placement {
-    /// Cluster name.
-    pub cluster: String,
     /// Replicas serving.
     pub ready: u32,
     /// Replicas scheduled and starting.
@@ -79,7 +79,7 @@ pub struct ServiceView {
     pub startup_s: u32,
     /// Requests/s per user region over the last step, in [`Observation::regions`] order.
     pub demand_rps: Vec<f64>,
-    /// Where it runs.
+    /// Its replicas in each cluster, in [`Observation::clusters`] order.
     pub placements: Vec<Placement>,
     /// Routing weights, row per region, column per cluster (in [`Observation::clusters`] order).
     pub routing: Vec<Vec<f64>>,

@@ -26,11 +26,28 @@ pub struct Provision {
     pub ready_at: i64,
 }
 
+/// Sums over a cluster's ready nodes, kept as nodes and pods come and go: every tick needs
+/// them, and summing ten thousand nodes per tick would dominate a large run.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Totals {
+    /// Cores.
+    pub cpu: f64,
+    /// Cores not taken by service pods.
+    pub cpu_free: f64,
+    /// Price per hour.
+    pub hourly_price: f64,
+}
+
 /// A cluster's live state.
 #[derive(Debug, Clone)]
 pub struct Cluster {
-    /// Ready nodes (a node's index is its identity until nodes are removed).
+    /// Ready nodes (a node's index is its identity until nodes are removed). Change them only
+    /// through this type's methods, which keep [`Cluster::totals`] right.
     pub nodes: Vec<Node>,
+    /// Sums over `nodes`.
+    pub totals: Totals,
+    /// Whether any pool can be interrupted at all (saves scanning nodes when none can).
+    interruptible: bool,
     /// Nodes requested and not yet ready.
     pub provisioning: Vec<Provision>,
     /// Whether the cluster is reachable.
@@ -40,17 +57,41 @@ pub struct Cluster {
 impl Cluster {
     /// The cluster as the scenario starts it: every pool's nodes ready.
     pub fn new(spec: &ClusterSpec, offerings: &[OfferingSpec]) -> Self {
-        let mut nodes = Vec::new();
+        let interruptible = spec
+            .pools
+            .iter()
+            .any(|p| offerings[p.offering].spot && offerings[p.offering].interruption_rate > 0.0);
+        let mut cluster = Self {
+            nodes: Vec::new(),
+            totals: Totals::default(),
+            interruptible,
+            provisioning: Vec::new(),
+            up: true,
+        };
         for (pool, p) in spec.pools.iter().enumerate() {
-            let o = &offerings[p.offering];
-            nodes.extend((0..p.nodes).map(|_| Node {
-                pool,
-                cpu_free: o.vcpu,
-                memory_free: o.memory_gib,
-                pods: 0,
-            }));
+            for _ in 0..p.nodes {
+                cluster.add_node(pool, &offerings[p.offering]);
+            }
         }
-        Self { nodes, provisioning: Vec::new(), up: true }
+        cluster
+    }
+
+    fn add_node(&mut self, pool: usize, o: &OfferingSpec) {
+        self.nodes.push(Node { pool, cpu_free: o.vcpu, memory_free: o.memory_gib, pods: 0 });
+        self.totals.cpu += o.vcpu;
+        self.totals.cpu_free += o.vcpu;
+        self.totals.hourly_price += o.hourly_price;
+    }
+
+    /// Removes nodes by index (ascending, distinct); their pods must be re-homed by the caller.
+    pub fn remove_nodes(&mut self, ascending: &[usize], spec: &ClusterSpec, offerings: &[OfferingSpec]) {
+        for &i in ascending.iter().rev() {
+            let node = self.nodes.remove(i);
+            let o = &offerings[spec.pools[node.pool].offering];
+            self.totals.cpu -= o.vcpu;
+            self.totals.cpu_free -= node.cpu_free;
+            self.totals.hourly_price -= o.hourly_price;
+        }
     }
 
     /// Nodes of a pool that exist or are on their way.
@@ -66,8 +107,7 @@ impl Cluster {
             self.provisioning.iter().partition(|p| p.ready_at <= now);
         self.provisioning = pending;
         for p in due {
-            let o = &offerings[spec.pools[p.pool].offering];
-            self.nodes.push(Node { pool: p.pool, cpu_free: o.vcpu, memory_free: o.memory_gib, pods: 0 });
+            self.add_node(p.pool, &offerings[spec.pools[p.pool].offering]);
         }
     }
 
@@ -84,6 +124,9 @@ impl Cluster {
         offerings: &[OfferingSpec],
     ) -> Vec<usize> {
         let mut lost = Vec::new();
+        if !self.interruptible {
+            return lost;
+        }
         for (i, node) in self.nodes.iter().enumerate() {
             let o = &offerings[spec.pools[node.pool].offering];
             if o.spot && o.interruption_rate > 0.0 {
@@ -93,22 +136,13 @@ impl Cluster {
                 }
             }
         }
-        for &i in lost.iter().rev() {
+        for &i in &lost {
             let pool = self.nodes[i].pool;
-            self.nodes.remove(i);
             let lead = offerings[spec.pools[pool].offering].lead_time_s;
             self.provisioning.push(Provision { pool, ready_at: now + i64::from(lead) });
         }
-        lost.reverse();
+        self.remove_nodes(&lost, spec, offerings);
         lost
-    }
-
-    /// Cores and GiB on ready nodes.
-    pub fn capacity(&self, spec: &ClusterSpec, offerings: &[OfferingSpec]) -> (f64, f64) {
-        self.nodes.iter().fold((0.0, 0.0), |(c, m), n| {
-            let o = &offerings[spec.pools[n.pool].offering];
-            (c + o.vcpu, m + o.memory_gib)
-        })
     }
 
     /// First node that fits a pod, searching from `hint` (where the last fit was found).
@@ -126,6 +160,7 @@ impl Cluster {
         n.cpu_free -= cpu;
         n.memory_free -= memory;
         n.pods += 1;
+        self.totals.cpu_free -= cpu;
     }
 
     /// Takes a pod off a node.
@@ -134,5 +169,6 @@ impl Cluster {
         n.cpu_free += cpu;
         n.memory_free += memory;
         n.pods -= 1;
+        self.totals.cpu_free += cpu;
     }
 }

@@ -411,8 +411,9 @@ fn mixture_at(tails: &[RouteTail], t: f64) -> (f64, f64) {
 /// The smallest t with P(L > t) ≤ `level` for the mixture L of stable routes, seconds.
 ///
 /// Safeguarded Newton on ln P(L > t) − ln level: every tail is asymptotically exponential, so the
-/// log is nearly linear and Newton lands within tolerance in a few steps; a step that leaves the
-/// bracket or stops halving it is replaced by bisection, so it always converges.
+/// log is nearly linear and Newton needs few steps. The answer is only accepted once a bracket
+/// narrower than [`TOLERANCE`] encloses it, and a step that leaves the bracket or stops halving
+/// it is replaced by a split, so the iteration always converges.
 fn quantile_s(tails: &[RouteTail], level: f64) -> f64 {
     let fastest = tails.iter().map(|r| r.rtt_s).fold(f64::INFINITY, f64::min);
     if level >= 1.0 {
@@ -480,8 +481,11 @@ fn quantile_s(tails: &[RouteTail], level: f64) -> f64 {
             aim
         } else {
             // Newton stalls mostly on a kink, where a route's RTT ends and its tail starts to
-            // fall; splitting there removes the kink from the bracket for good.
-            tails.iter().map(|r| r.rtt_s).find(|&k| k > lo && k < hi).unwrap_or(0.5 * (lo + hi))
+            // fall; splitting there removes the kink from the bracket for good. Otherwise bisect,
+            // geometrically while the bracket spans orders of magnitude, as it does when a small
+            // route near saturation sets the upper bound.
+            let split = if lo > 0.0 && hi > 4.0 * lo { (lo * hi).sqrt() } else { 0.5 * (lo + hi) };
+            tails.iter().map(|r| r.rtt_s).find(|&k| k > lo && k < hi).unwrap_or(split)
         };
         step_before = last_step;
         last_step = next - t;

@@ -32,7 +32,7 @@ pub use scenario::{
     ServiceSpec,
 };
 pub use trace::{Trace, TraceError};
-pub use world::{MAX_UTILISATION, World as Simulator};
+pub use world::{MAX_UTILISATION, Simulator};
 
 use crate::act::{Action, Actuator, Outcome};
 use crate::observe::{
@@ -57,8 +57,7 @@ impl Observer for Simulator {
             .iter()
             .zip(&self.clusters)
             .map(|(spec, state)| {
-                let (cpu_capacity, _) = state.capacity(spec, &sc.offerings);
-                let free: f64 = state.nodes.iter().map(|n| n.cpu_free).sum();
+                let (cpu_capacity, free) = (state.totals.cpu, state.totals.cpu_free);
                 let pools = spec
                     .pools
                     .iter()
@@ -94,6 +93,7 @@ impl Observer for Simulator {
                     kind: spec.kind,
                     up: state.up,
                     rtt_ms: spec.rtt_ms.clone(),
+                    peer_rtt_ms: spec.peer_rtt_ms.clone(),
                     pools,
                     cpu_capacity,
                     cpu_allocated: cpu_capacity - free,
@@ -108,24 +108,26 @@ impl Observer for Simulator {
             .map(|(s, spec)| {
                 let state = &self.services[s];
                 let m = &self.measured;
-                let placements = sc
-                    .clusters
+                let placements = state
+                    .pods
                     .iter()
                     .enumerate()
-                    .map(|(c, cspec)| {
-                        let pods = &state.pods[c];
-                        Placement {
-                            cluster: cspec.name.clone(),
-                            ready: pods.iter().filter(|p| p.node.is_some() && p.ready_at <= self.now).count()
-                                as u32,
-                            starting: pods
-                                .iter()
-                                .filter(|p| p.node.is_some() && p.ready_at > self.now)
-                                .count() as u32,
-                            pending: pods.iter().filter(|p| p.node.is_none()).count() as u32,
+                    .map(|(c, pods)| {
+                        let mut p = Placement {
+                            ready: 0,
+                            starting: 0,
+                            pending: 0,
                             arrival_rps: m.arrivals.get(s).map_or(0.0, |a| a[c]),
                             utilisation: m.utilisation.get(s).map_or(0.0, |u| u[c]),
+                        };
+                        for pod in pods {
+                            match pod.node {
+                                None => p.pending += 1,
+                                Some(_) if pod.ready_at <= self.now => p.ready += 1,
+                                Some(_) => p.starting += 1,
+                            }
                         }
+                        p
                     })
                     .collect();
                 ServiceView {
@@ -180,11 +182,9 @@ impl Observer for Simulator {
 
 impl Actuator for Simulator {
     fn apply(&mut self, actions: &[Action]) -> Vec<Outcome> {
-        World::apply(self, actions)
+        Simulator::apply(self, actions)
     }
 }
-
-use world::World;
 
 #[cfg(test)]
 mod tests;

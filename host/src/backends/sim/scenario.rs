@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -113,6 +114,8 @@ struct RawCluster {
     name: Spanned<String>,
     kind: ClusterKind,
     rtt_ms: BTreeMap<Spanned<String>, Spanned<f64>>,
+    #[serde(default)]
+    peer_rtt_ms: BTreeMap<Spanned<String>, Spanned<f64>>,
     pools: Vec<RawPool>,
 }
 
@@ -232,6 +235,8 @@ pub struct ClusterSpec {
     pub kind: ClusterKind,
     /// RTT from each region, in [`Scenario::regions`] order.
     pub rtt_ms: Vec<f64>,
+    /// RTT to each cluster (0 to itself), in [`Scenario::clusters`] order.
+    pub peer_rtt_ms: Vec<f64>,
     /// Node pools.
     pub pools: Vec<PoolSpec>,
 }
@@ -251,8 +256,9 @@ pub struct ServiceSpec {
     pub memory_gib_per_replica: f64,
     /// Seconds from scheduling to serving.
     pub startup_s: u32,
-    /// Demand per region (req/s), in [`Scenario::regions`] order.
-    pub demand: Vec<Trace>,
+    /// Demand per region (req/s), in [`Scenario::regions`] order; shared, since many services
+    /// may be driven by the same trace.
+    pub demand: Vec<Arc<Trace>>,
     /// Replicas per cluster at the start, in [`Scenario::clusters`] order.
     pub replicas: Vec<u32>,
 }
@@ -545,10 +551,45 @@ impl Validator<'_> {
                 }
                 pools.push(PoolSpec { offering, nodes: p.nodes, max_nodes });
             }
-            clusters.push(ClusterSpec { name: cluster_names[i].clone(), kind: c.kind, rtt_ms, pools });
+            clusters.push(ClusterSpec {
+                name: cluster_names[i].clone(),
+                kind: c.kind,
+                rtt_ms,
+                peer_rtt_ms: Vec::new(),
+                pools,
+            });
         }
         if clusters.is_empty() {
             return self.err(0..0, "clusters", "is empty", "declare at least one [[clusters]]");
+        }
+        // Cluster-to-cluster RTTs: as given (and symmetric), else bounded through the nearest
+        // shared user region, which is what a route between them would at most cost.
+        let n = clusters.len();
+        let mut peers = vec![vec![f64::NAN; n]; n];
+        for (i, c) in raw.clusters.iter().enumerate() {
+            peers[i][i] = 0.0;
+            for (peer, rtt) in &c.peer_rtt_ms {
+                let j =
+                    self.lookup(&cluster_names, peer, &format!("clusters[{i}].peer-rtt-ms"), "cluster")?;
+                let v =
+                    self.number(rtt, &format!("clusters[{i}].peer-rtt-ms.{}", peer.get_ref()), 0.0, false)?;
+                peers[i][j] = v;
+                if peers[j][i].is_nan() {
+                    peers[j][i] = v;
+                }
+            }
+        }
+        for i in 0..n {
+            for j in 0..n {
+                if peers[i][j].is_nan() {
+                    peers[i][j] = (0..regions.len())
+                        .map(|r| clusters[i].rtt_ms[r] + clusters[j].rtt_ms[r])
+                        .fold(f64::INFINITY, f64::min);
+                }
+            }
+        }
+        for (c, row) in clusters.iter_mut().zip(peers) {
+            c.peer_rtt_ms = row;
         }
 
         let base = self.path.parent().unwrap_or(Path::new("."));
@@ -601,7 +642,7 @@ impl Validator<'_> {
                 .iter()
                 .zip(&shares)
                 .map(|(r, share)| {
-                    trace.derive(((r.utc_offset_h - home) * 3600.0) as i64, mean * share / total)
+                    Arc::new(trace.derive(((r.utc_offset_h - home) * 3600.0) as i64, mean * share / total))
                 })
                 .collect();
             let mut replicas = vec![0; clusters.len()];

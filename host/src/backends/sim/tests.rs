@@ -310,6 +310,11 @@ fn scenario_mistakes_name_the_file_line_key_and_fix() {
         ("replicas = { cloud = 4 }", "replicas = { clod = 4 }", "unknown cluster `clod`"),
         ("hourly-price = 0.5", "hourly-price = -0.5", "hourly-price"),
         ("trace = \"flat.csv\"", "trace = \"missing.csv\"", "demand.trace"),
+        (
+            "rtt-ms = { eu = 5, us = 90 }",
+            "rtt-ms = { eu = 5, us = 90 }\npeer-rtt-ms = { clod = 12 }",
+            "unknown cluster `clod`",
+        ),
     ];
     for (from, to, expected) in cases {
         std::fs::write(f.path(), BASE.replacen(from, to, 1)).expect("write");
@@ -323,6 +328,25 @@ fn scenario_mistakes_name_the_file_line_key_and_fix() {
     std::fs::write(f.path(), format!("{BASE}\nsurprise = 1\n")).expect("write");
     let err = Scenario::load(&f.path()).expect_err("unknown key").to_string();
     assert!(err.contains("unknown field `surprise`"), "{err}");
+}
+
+#[test]
+fn cluster_to_cluster_rtts_are_taken_as_given_or_bounded_through_a_region() {
+    let s = Fixture::new(1.0)
+        .scenario("")
+        .map(|s| s.clusters.iter().map(|c| c.peer_rtt_ms.clone()).collect::<Vec<_>>())
+        .expect("valid");
+    // edge–cloud: min over regions of 5 + 30 (eu) and 90 + 40 (us).
+    assert_eq!(s, vec![vec![0.0, 35.0], vec![35.0, 0.0]]);
+    let f = Fixture::new(1.0);
+    let text = BASE.replacen(
+        "rtt-ms = { eu = 5, us = 90 }",
+        "rtt-ms = { eu = 5, us = 90 }\npeer-rtt-ms = { cloud = 12 }",
+        1,
+    );
+    std::fs::write(f.path(), text).expect("write");
+    let given = Scenario::load(&f.path()).expect("valid");
+    assert_eq!(given.clusters[1].peer_rtt_ms, vec![12.0, 0.0]);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use super::cluster::Cluster;
+use super::cluster::{Cluster, Totals};
 use super::latency::{Queue, Route, latency_quantile_ms};
 use super::ledger::{Ledger, TickReport};
 use super::rng::Rng;
@@ -50,7 +50,7 @@ pub(super) struct Measured {
 }
 
 /// The simulator: deterministic for a scenario and seed.
-pub struct World {
+pub struct Simulator {
     pub(super) scenario: Scenario,
     pub(super) now: i64,
     pub(super) rng: Rng,
@@ -63,7 +63,7 @@ pub struct World {
     history_cap: usize,
 }
 
-impl World {
+impl Simulator {
     /// A world at the scenario's start. `history_s` bounds the demand history kept.
     pub fn new(scenario: Scenario, history_s: u32) -> Self {
         let clusters: Vec<Cluster> =
@@ -82,8 +82,13 @@ impl World {
             })
             .collect();
         let history_cap = (history_s / scenario.step_s).max(1) as usize;
-        let history =
-            scenario.services.iter().map(|_| vec![VecDeque::new(); scenario.regions.len()]).collect();
+        // Reserved up front: growing hundreds of deques by doubling costs more than the run.
+        let reserve = history_cap.min(scenario.ticks() as usize + 1);
+        let history = scenario
+            .services
+            .iter()
+            .map(|_| (0..scenario.regions.len()).map(|_| VecDeque::with_capacity(reserve)).collect())
+            .collect();
         let mut world = Self {
             now: scenario.start,
             rng: Rng::new(scenario.seed),
@@ -355,9 +360,12 @@ impl World {
             .iter()
             .zip(&self.scenario.clusters)
             .map(|(cluster, spec)| {
-                let price = |pool: usize| self.scenario.offerings[spec.pools[pool].offering].hourly_price;
-                cluster.nodes.iter().map(|n| price(n.pool)).sum::<f64>()
-                    + cluster.provisioning.iter().map(|p| price(p.pool)).sum::<f64>()
+                let coming: f64 = cluster
+                    .provisioning
+                    .iter()
+                    .map(|p| self.scenario.offerings[spec.pools[p.pool].offering].hourly_price)
+                    .sum();
+                cluster.totals.hourly_price + coming
             })
             .sum::<f64>()
             * hours
@@ -369,14 +377,13 @@ impl World {
             .iter()
             .enumerate()
             .map(|(c, cluster)| {
-                let (cpu, _) = cluster.capacity(&self.scenario.clusters[c], &self.scenario.offerings);
-                if cpu <= 0.0 || !cluster.up {
+                let Totals { cpu, cpu_free: free, .. } = cluster.totals;
+                if cpu <= 1e-9 || !cluster.up {
                     return 0.0;
                 }
-                let free: f64 = cluster.nodes.iter().map(|n| n.cpu_free).sum();
                 let batch: f64 =
                     self.scenario.batch_jobs.iter().filter(|b| b.cluster == c).map(|b| b.cores).sum();
-                ((cpu - free) + batch.min(free)) / cpu
+                ((cpu - free) + batch.min(free.max(0.0))) / cpu
             })
             .collect()
     }
@@ -504,9 +511,7 @@ impl World {
                 candidates.sort_by_key(|&i| (self.clusters[c].nodes[i].pods, std::cmp::Reverse(i)));
                 let mut removed: Vec<usize> = candidates.into_iter().take(left as usize).collect();
                 removed.sort_unstable();
-                for &i in removed.iter().rev() {
-                    self.clusters[c].nodes.remove(i);
-                }
+                self.clusters[c].remove_nodes(&removed, &self.scenario.clusters[c], &self.scenario.offerings);
                 self.forget_nodes(c, &removed);
                 Ok(())
             }
