@@ -3,6 +3,7 @@
 //! `wasm32-wasip2` once per run by [`fixtures`].
 
 mod bench;
+mod config_check;
 mod containment;
 mod fixtures;
 mod plugin_check;

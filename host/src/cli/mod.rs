@@ -32,6 +32,20 @@ enum Command {
     /// Measure performance and print the figures.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Work with the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a configuration file (with the FORESIGHT_* environment applied) and print each
+    /// problem with its file, line, key and fix.
+    #[command(after_help = "Example:\n  foresight config check config/foresight.toml")]
+    Check {
+        /// The file; default: the global --config.
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,5 +139,30 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugin(PluginCommand::New { name, kind, dir }) => scaffold::new_plugin(&name, kind, &dir),
         Command::Bench(BenchCommand::Scorer(args)) => bench::scorer(&args, &load_config()?),
         Command::Bench(BenchCommand::Sim(args)) => bench::sim(&args),
+        Command::Config(ConfigCommand::Check { file }) => {
+            let file = file.unwrap_or(cli.config);
+            match crate::config::Config::load(&file, true) {
+                Ok(config) => {
+                    println!(
+                        "{}: valid ({} backend, plugins from {}, {} experiments)",
+                        file.display(),
+                        match config.backend.kind {
+                            crate::config::BackendKind::Sim => "sim",
+                            crate::config::BackendKind::Kubernetes => "kubernetes",
+                        },
+                        config.plugins.dir().display(),
+                        config.experiments.len()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(crate::config::ConfigError::Invalid(problems)) => {
+                    for p in &problems {
+                        println!("{p}");
+                    }
+                    println!("{}: {} problem(s)", file.display(), problems.len());
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
     }
 }

@@ -2,7 +2,11 @@
 //! environment variables (double underscore for nesting, e.g. `FORESIGHT_PLUGINS__DIR`).
 //! Unknown keys are errors; relative paths are resolved against the config file's folder.
 
+mod experiments;
+mod guardrails;
+mod locate;
 mod plugins;
+mod runtime;
 
 use std::path::Path;
 
@@ -10,74 +14,144 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+pub use experiments::{Experiment, ExperimentMode};
+pub use guardrails::{Bounds, Guardrails};
 pub use plugins::{PluginsConfig, RoleConfig};
+pub use runtime::{
+    BackendConfig, BackendKind, DecisionsConfig, FsyncPolicy, LogConfig, LogFormat, ServerConfig, TickConfig,
+};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct Config {
+    /// Where observations come from and actions go.
+    pub backend: BackendConfig,
+    /// The loop's rhythm and stage budgets.
+    pub tick: TickConfig,
     /// Policy plugins: where they live and which one serves each role.
     pub plugins: PluginsConfig,
+    /// Limits every plan passes through.
+    pub guardrails: Guardrails,
+    /// Candidate plugins run beside the live ones.
+    pub experiments: Vec<Experiment>,
+    /// The HTTP server.
+    pub server: ServerConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// The decision journal and log.
+    pub decisions: DecisionsConfig,
 }
 
 /// A configuration that could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file or environment holds something invalid.
-    #[error("{origin}: {message}")]
-    Invalid {
-        /// File (and key) or environment variable at fault.
-        origin: String,
-        /// What is wrong and how to fix it.
-        message: String,
-    },
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Problem>),
+}
+
+/// One thing wrong with a configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// File (with `:line` when known) or environment variable.
+    pub origin: String,
+    /// Dotted key.
+    pub key: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.origin, self.message)
+        } else {
+            write!(f, "{}: `{}` {}", self.origin, self.key, self.message)
+        }
+    }
 }
 
 impl Config {
     /// Loads defaults, then `file` (if it exists or was named explicitly), then the environment.
     pub fn load(file: &Path, required: bool) -> Result<Self, ConfigError> {
+        let problem = |key: &str, message: String| {
+            // The environment overrides the file: name the variable when it set the value.
+            let var = format!("FORESIGHT_{}", key.to_uppercase().replace('.', "__").replace('-', "_"));
+            let text = std::fs::read_to_string(file).unwrap_or_default();
+            let origin = match (std::env::var_os(&var), locate::line(&text, key)) {
+                (Some(_), _) => format!("environment variable {var}"),
+                (None, Some(line)) => format!("{}:{line}", file.display()),
+                (None, None) => file.display().to_string(),
+            };
+            Problem { origin, key: key.to_owned(), message }
+        };
         if required && !file.is_file() {
-            return Err(ConfigError::Invalid {
+            return Err(ConfigError::Invalid(vec![Problem {
                 origin: file.display().to_string(),
+                key: String::new(),
                 message: "no such file; pass an existing TOML file or omit the option to use defaults".into(),
-            });
+            }]));
         }
         let figment = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(file))
-            // FORESIGHT_PLUGINS__CACHE_DIR → plugins.cache-dir: `__` nests, `_` is a dash.
+            // FORESIGHT_SERVER__LISTEN → server.listen: `__` nests, `_` is a dash.
             .merge(
                 Env::prefixed("FORESIGHT_")
                     .ignore(&["CONFIG"])
                     .map(|k| k.as_str().replace("__", ".").replace('_', "-").into()),
             );
-        let config: Config = figment.extract().map_err(|e| describe(&e))?;
-        config.plugins.validate().map_err(|(key, message)| ConfigError::Invalid {
-            origin: format!("{} [plugins{key}]", file.display()),
-            message,
-        })?;
-        Ok(config)
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.into_iter().map(|e| describe(&e, file)).collect()))?;
+        let mut problems = Vec::new();
+        let mut check = |r: Result<(), (String, String)>| {
+            if let Err((key, message)) = r {
+                problems.push(problem(&key, message));
+            }
+        };
+        check(config.plugins.validate());
+        check(config.guardrails.validate());
+        check(config.tick.interval().map(|_| ()).map_err(|m| ("tick.interval".into(), m)));
+        for (i, e) in config.experiments.iter().enumerate() {
+            check(e.validate(i));
+        }
+        check(config.server.listen.parse::<std::net::SocketAddr>().map(|_| ()).map_err(|_| {
+            (
+                "server.listen".into(),
+                format!("is `{}`; write an address like \"127.0.0.1:9464\"", config.server.listen),
+            )
+        }));
+        if problems.is_empty() { Ok(config) } else { Err(ConfigError::Invalid(problems)) }
     }
 }
 
-fn describe(e: &figment::Error) -> ConfigError {
-    let origin = match (&e.metadata, e.path.is_empty()) {
-        (Some(meta), false) => format!(
-            "{}, key `{}`",
-            meta.source.as_ref().map_or(meta.name.to_string(), |s| s.to_string()),
-            e.path.join(".")
-        ),
-        (Some(meta), true) => meta.source.as_ref().map_or(meta.name.to_string(), |s| s.to_string()),
-        (None, _) => "configuration".into(),
-    };
-    let hint = match &e.kind {
+fn describe(e: &figment::Error, file: &Path) -> Problem {
+    let from_file =
+        e.metadata.as_ref().is_some_and(|m| m.source.as_ref().is_some_and(|s| s.file_path() == Some(file)));
+    let mut key = locate::dotted(&e.path);
+    let message = match &e.kind {
         figment::error::Kind::UnknownField(field, expected) => {
-            format!("unknown key `{field}`; expected one of: {}", expected.join(", "))
+            if !key.ends_with(field.as_str()) {
+                key = if key.is_empty() { field.clone() } else { format!("{key}.{field}") };
+            }
+            format!("is not a known key; expected one of: {}", expected.join(", "))
         }
-        kind => kind.to_string(),
+        kind => format!("{kind}"),
     };
-    ConfigError::Invalid { origin, message: hint }
+    let origin = match &e.metadata {
+        Some(meta) if from_file => {
+            let text = std::fs::read_to_string(file).unwrap_or_default();
+            match locate::line(&text, &key) {
+                Some(line) => format!("{}:{line}", file.display()),
+                None => file.display().to_string(),
+            }
+        }
+        Some(meta) => meta.source.as_ref().map_or(meta.name.to_string(), |s| s.to_string()),
+        None => "configuration".into(),
+    };
+    Problem { origin, key, message }
 }
-
 #[cfg(test)]
 // `Jail`'s closures return figment's large error type by design.
 #[allow(clippy::result_large_err)]
@@ -118,17 +192,64 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_default_config_is_valid_and_points_at_real_files() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/foresight.toml");
+        let config = Config::load(&file, true).expect("valid");
+        assert!(
+            config.backend.scenario.relative().is_file(),
+            "{}",
+            config.backend.scenario.relative().display()
+        );
+        assert_eq!(config.backend.kind, BackendKind::Sim);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_line() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.toml",
+                "[guardrails]\nmin-replicas = 5\nmax-replicas = 2\n\n[[experiments]]\nname = \"x\"\nrole = \"planner\"\nfile = \"a.wasm\"\nmode = \"shadow\"\n",
+            )?;
+            let Err(ConfigError::Invalid(problems)) = Config::load(&jail.directory().join("c.toml"), true)
+            else {
+                panic!("accepted");
+            };
+            let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            assert_eq!(problems.len(), 2, "{text:?}");
+            assert!(text[0].contains("c.toml:1") && text[0].contains("min-replicas 5 exceeds"), "{text:?}");
+            assert!(text[1].contains("c.toml:7") && text[1].contains("experiments[0].role"), "{text:?}");
+            jail.set_env("FORESIGHT_SERVER__LISTEN", "nowhere");
+            jail.create_file("d.toml", "")?;
+            let err = Config::load(&jail.directory().join("d.toml"), true).unwrap_err().to_string();
+            assert!(
+                err.contains("environment variable FORESIGHT_SERVER__LISTEN")
+                    && err.contains("`server.listen`"),
+                "{err}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
     fn unknown_keys_and_bad_limits_are_refused_with_file_and_key() {
         Jail::expect_with(|jail| {
             jail.create_file("a.toml", "[plugins.scorer]\nfile = \"x.wasm\"\nweight = 3\n")?;
             let err = Config::load(&jail.directory().join("a.toml"), true).unwrap_err().to_string();
-            assert!(err.contains("a.toml") && err.contains("unknown key `weight`"), "{err}");
+            assert!(
+                err.contains("a.toml:3") && err.contains("`plugins.scorer.weight` is not a known key"),
+                "{err}"
+            );
             jail.create_file(
                 "b.toml",
                 "[plugins.scorer]\nfile = \"x.wasm\"\nlimits = { deadline-ms = 0 }\n",
             )?;
             let err = Config::load(&jail.directory().join("b.toml"), true).unwrap_err().to_string();
-            assert!(err.contains("[plugins.scorer.limits]") && err.contains("deadline-ms"), "{err}");
+            assert!(
+                err.contains("b.toml:3")
+                    && err.contains("`plugins.scorer.limits`")
+                    && err.contains("deadline-ms"),
+                "{err}"
+            );
             let err = Config::load(&jail.directory().join("missing.toml"), true).unwrap_err().to_string();
             assert!(err.contains("missing.toml") && err.contains("no such file"), "{err}");
             Ok(())

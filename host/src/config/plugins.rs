@@ -94,7 +94,7 @@ impl PluginsConfig {
     /// Checks each role's limits; the error names the key.
     pub(super) fn validate(&self) -> Result<(), (String, String)> {
         for (kind, role) in self.roles() {
-            role.limits.validate().map_err(|m| (format!(".{kind}.limits"), m))?;
+            role.limits.validate().map_err(|m| (format!("plugins.{kind}.limits"), m))?;
         }
         Ok(())
     }

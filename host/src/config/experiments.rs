@@ -1,0 +1,59 @@
+//! `[[experiments]]`: a candidate plugin run beside the live one.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plugins::Limits;
+
+/// How a candidate takes part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExperimentMode {
+    /// Sees the same observations; its decisions are recorded and scored, never applied.
+    Shadow,
+    /// Its decisions are applied to a share of services.
+    Canary,
+}
+
+/// One experiment.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Experiment {
+    /// Name, shown in status and metrics.
+    pub name: String,
+    /// The role the candidate plays: `forecaster`, `scorer` or `cost-model`.
+    pub role: String,
+    /// Candidate component, relative to the plugin folder.
+    pub file: std::path::PathBuf,
+    /// The candidate's configuration table.
+    #[serde(default)]
+    pub config: BTreeMap<String, toml::Value>,
+    /// Its limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// `shadow` or `canary`.
+    pub mode: ExperimentMode,
+    /// With `canary`: the share of services (0..1) the candidate decides for.
+    #[serde(default)]
+    pub share: f64,
+}
+
+impl Experiment {
+    /// Checks the fields, naming the key at fault.
+    pub fn validate(&self, index: usize) -> Result<(), (String, String)> {
+        let key = |k: &str| format!("experiments[{index}].{k}");
+        if !["forecaster", "scorer", "cost-model"].contains(&self.role.as_str()) {
+            return Err((key("role"), format!("is `{}`; use forecaster, scorer or cost-model", self.role)));
+        }
+        match self.mode {
+            ExperimentMode::Canary if !(self.share > 0.0 && self.share <= 1.0) => {
+                Err((key("share"), format!("is {}; a canary needs a share in (0, 1]", self.share)))
+            }
+            ExperimentMode::Shadow if self.share != 0.0 => {
+                Err((key("share"), "applies to canaries only; remove it or set mode = \"canary\"".into()))
+            }
+            _ => self.limits.validate().map_err(|m| (key("limits"), m)),
+        }
+    }
+}
