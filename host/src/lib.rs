@@ -10,5 +10,8 @@ pub mod act;
 pub mod backends;
 pub mod cli;
 pub mod config;
+pub mod control;
+pub mod decide;
 pub mod observe;
 pub mod plugins;
+pub mod predict;

@@ -8,3 +8,4 @@ mod containment;
 mod fixtures;
 mod plugin_check;
 mod plugin_new;
+mod run;

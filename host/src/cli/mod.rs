@@ -2,6 +2,7 @@
 
 mod bench;
 mod plugin;
+mod run;
 mod scaffold;
 
 use std::path::PathBuf;
@@ -26,6 +27,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the control loop on the configured backend (by default the simulator on the
+    /// diurnal scenario, accelerated) until the scenario ends, --ticks are done, or Ctrl-C.
+    #[command(after_help = "Example:\n  foresight run --ticks 600")]
+    Run(run::RunArgs),
     /// Build, check and scaffold policy plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -108,8 +113,9 @@ fn parse_kind(s: &str) -> Result<PluginKind, String> {
     s.parse()
 }
 
-/// Sets up logging on stderr.
-pub fn init_tracing(verbose: u8) {
+/// Sets up logging on stderr: colours only on a terminal, JSON lines when `[log] format =
+/// "json"`.
+pub fn init_tracing(verbose: u8, json: bool) {
     let default = match verbose {
         0 => "info,wasmtime=warn,cranelift=warn",
         1 => "debug,wasmtime=info,cranelift=warn",
@@ -117,7 +123,13 @@ pub fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        use std::io::IsTerminal;
+        builder.with_ansi(std::io::stderr().is_terminal()).try_init()
+    };
 }
 
 /// Runs a parsed command line.
@@ -126,6 +138,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         || std::env::var_os("FORESIGHT_CONFIG").is_some();
     let load_config = || crate::config::Config::load(&cli.config, explicit_config);
     match cli.command {
+        Command::Run(args) => run::run(&args, load_config()?),
         Command::Plugin(PluginCommand::Build { crates, out }) => {
             let out = match out {
                 Some(out) => out,

@@ -102,6 +102,8 @@ impl Simulator {
         };
         // The scenario's initial replicas are serving from the start, not booting.
         world.schedule(true);
+        // The first observation should already show demand and load, as a real cluster would.
+        world.serve(world.now, false);
         world
     }
 
@@ -141,7 +143,7 @@ impl Simulator {
             self.forget_nodes(c, &lost);
         }
         self.schedule(false);
-        let mut tick = self.serve(t);
+        let mut tick = self.serve(t, true);
         tick.interruptions = interruptions;
         tick.cost = self.cost_of_step();
         tick.utilisation = self.utilisation();
@@ -253,7 +255,7 @@ impl Simulator {
     }
 
     /// Serves one step of demand and measures latency and drops.
-    fn serve(&mut self, t: i64) -> TickReport {
+    fn serve(&mut self, t: i64, record_history: bool) -> TickReport {
         let sc = &self.scenario;
         let regions = sc.regions.len();
         let n_clusters = self.clusters.len();
@@ -272,7 +274,7 @@ impl Simulator {
                 .product();
             let demand: Vec<f64> =
                 spec.demand.iter().map(|trace| trace.at(t).max(0.0) * multiplier).collect();
-            for (r, d) in demand.iter().enumerate() {
+            for (r, d) in demand.iter().enumerate().filter(|_| record_history) {
                 let h = &mut self.history[s][r];
                 if h.len() == self.history_cap {
                     h.pop_front();

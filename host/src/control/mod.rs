@@ -1,0 +1,299 @@
+//! The loop driver: each tick observe → predict → decide → act, with a time budget per stage,
+//! ticks that never overlap, and every decision journaled before it is applied.
+
+mod journal;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use foresight_sdk::PluginKind;
+use serde::Serialize;
+
+pub use journal::{Journal, Record};
+
+use crate::act::Outcome;
+use crate::backends::sim::{Scenario, Simulator};
+use crate::config::{BackendKind, Config, RoleConfig};
+use crate::decide::{Plan, ReplicaPlanner, plan_nodes};
+use crate::observe::Observer;
+use crate::plugins::{
+    ForecastPolicy, Guarded, Limits, Native, PlanPolicy, QuarantineRule, Runtime, ScorePolicy, WasmPlugin,
+};
+use crate::predict::predict;
+
+/// How long each stage of one tick took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct StageTimes {
+    /// Observe, ms.
+    pub observe_ms: f64,
+    /// Predict, ms.
+    pub predict_ms: f64,
+    /// Decide, ms.
+    pub decide_ms: f64,
+    /// Act, ms.
+    pub act_ms: f64,
+}
+
+/// What one tick did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TickSummary {
+    /// Tick number, from 0.
+    pub tick: u64,
+    /// Time observed, Unix seconds.
+    pub time: i64,
+    /// Stage durations.
+    pub stages: StageTimes,
+    /// Decisions planned.
+    pub decisions: usize,
+    /// Decisions the backend rejected.
+    pub rejected: usize,
+    /// Whether acting was skipped (stale observation, or no forecaster answered).
+    pub skipped_acting: bool,
+}
+
+/// The plugin roles the loop calls.
+pub struct Roles {
+    /// Demand forecasting.
+    pub forecaster: Guarded<dyn ForecastPolicy>,
+    /// Placement scoring.
+    pub scorer: Guarded<dyn ScorePolicy>,
+    /// Capacity planning.
+    pub cost_model: Guarded<dyn PlanPolicy>,
+}
+
+/// The daemon on the simulator backend.
+pub struct Daemon {
+    config: Config,
+    sim: Simulator,
+    roles: Roles,
+    planner: ReplicaPlanner,
+    journal: Journal,
+    tick: u64,
+    _runtime: Arc<Runtime>,
+}
+
+fn rule(limits: &Limits) -> QuarantineRule {
+    QuarantineRule { max_consecutive_faults: limits.max_consecutive_faults, duration: limits.quarantine() }
+}
+
+fn start(
+    runtime: &Runtime,
+    config: &Config,
+    role: &RoleConfig,
+    kind: PluginKind,
+) -> anyhow::Result<WasmPlugin> {
+    let file = config.plugins.file(role);
+    if !file.is_file() {
+        anyhow::bail!(
+            "the {kind} plugin {} does not exist; build the plugins with `foresight plugin build` or point [plugins.{kind}] file at a component",
+            file.display()
+        );
+    }
+    runtime
+        .start_file(&file, Some(kind), &role.limits, &role.config_text())
+        .with_context(|| format!("starting the {kind} plugin from [plugins.{kind}]"))
+}
+
+impl Roles {
+    /// Starts every role's plugin, each backed by the built-in native baseline.
+    pub fn start(runtime: &Runtime, config: &Config) -> anyhow::Result<Self> {
+        let p = &config.plugins;
+        let forecaster: Arc<dyn ForecastPolicy> =
+            Arc::new(start(runtime, config, &p.forecaster, PluginKind::Forecaster)?);
+        let scorer: Arc<dyn ScorePolicy> = Arc::new(start(runtime, config, &p.scorer, PluginKind::Scorer)?);
+        let cost_model: Arc<dyn PlanPolicy> =
+            Arc::new(start(runtime, config, &p.cost_model, PluginKind::CostModel)?);
+        let native = |e: foresight_sdk::PluginError| anyhow::anyhow!("built-in baseline: {e}");
+        Ok(Self {
+            forecaster: Guarded::new(
+                "forecaster",
+                forecaster,
+                Arc::new(Native::<seasonal_naive::SeasonalNaive>::forecaster("").map_err(native)?),
+                rule(&p.forecaster.limits),
+            ),
+            scorer: Guarded::new(
+                "scorer",
+                scorer,
+                Arc::new(Native::<latency_aware::LatencyAware>::scorer("").map_err(native)?),
+                rule(&p.scorer.limits),
+            ),
+            cost_model: Guarded::new(
+                "cost-model",
+                cost_model,
+                Arc::new(Native::<spot_mix::SpotMix>::cost_model("").map_err(native)?),
+                rule(&p.cost_model.limits),
+            ),
+        })
+    }
+}
+
+impl Daemon {
+    /// A daemon for `config`: its backend, its plugins and its decision log.
+    pub fn new(config: Config) -> anyhow::Result<Self> {
+        if config.backend.kind != BackendKind::Sim {
+            anyhow::bail!("backend.kind = \"kubernetes\" is not available in this build; use \"sim\"");
+        }
+        let scenario_path = config.backend.scenario.relative();
+        let scenario = Scenario::load(&scenario_path).with_context(|| "loading [backend] scenario")?;
+        let runtime = Arc::new(
+            Runtime::new(Some(config.plugins.cache_dir()))
+                .map_err(|e| anyhow::anyhow!("plugin runtime: {e:#}"))?,
+        );
+        let roles = Roles::start(&runtime, &config)?;
+        let log = config.decisions.log.relative();
+        let journal = Journal::open(&log, config.decisions.fsync, config.decisions.journal)
+            .with_context(|| format!("opening the decision log {}", log.display()))?;
+        tracing::info!(
+            scenario = %scenario.name,
+            forecaster = %roles.forecaster.live_label(),
+            scorer = %roles.scorer.live_label(),
+            cost_model = %roles.cost_model.live_label(),
+            "daemon ready"
+        );
+        Ok(Self {
+            sim: Simulator::from_scenario(scenario),
+            config,
+            roles,
+            planner: ReplicaPlanner::default(),
+            journal,
+            tick: 0,
+            _runtime: runtime,
+        })
+    }
+
+    /// The roles, for status and metrics.
+    pub fn roles(&self) -> &Roles {
+        &self.roles
+    }
+
+    /// The journal.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// Whether the scenario has run to its end.
+    pub fn finished(&self) -> bool {
+        self.sim.finished()
+    }
+
+    /// Runs one tick.
+    pub fn tick(&mut self) -> anyhow::Result<TickSummary> {
+        let tick = self.tick;
+        let span = tracing::info_span!("tick", tick);
+        let _entered = span.enter();
+        let budgets = &self.config.tick;
+        let mut stages = StageTimes::default();
+        let over = |stage: &str, took: f64, budget: u64| {
+            if took > budget as f64 {
+                tracing::warn!(stage, took_ms = took, budget_ms = budget, "stage overran its budget");
+            }
+        };
+
+        let started = Instant::now();
+        let observation = self.sim.observe()?;
+        stages.observe_ms = ms(started.elapsed());
+        over("observe", stages.observe_ms, budgets.observe_ms);
+        let observed_at = Instant::now();
+
+        let started = Instant::now();
+        let forecasts = predict(&observation, &self.sim, &self.roles.forecaster);
+        stages.predict_ms = ms(started.elapsed());
+        over("predict", stages.predict_ms, budgets.predict_ms);
+
+        let started = Instant::now();
+        let plan = match &forecasts {
+            Ok(f) => {
+                let mut decisions = self.planner.plan(&observation, f, &self.config.guardrails);
+                let nodes = plan_nodes(&observation, f, &decisions, &self.roles.cost_model);
+                decisions.extend(nodes);
+                Plan { decisions }
+            }
+            Err(faults) => {
+                tracing::error!(?faults, "no forecaster answered; not acting this tick");
+                Plan::default()
+            }
+        };
+        stages.decide_ms = ms(started.elapsed());
+        over("decide", stages.decide_ms, budgets.decide_ms);
+
+        // Never act on a stale observation: if the stages ate the freshness budget, skip.
+        let age = observed_at.elapsed();
+        let stale = age > Duration::from_millis(budgets.max_observation_age_ms);
+        let skipped_acting = stale || forecasts.is_err();
+        if stale {
+            tracing::warn!(
+                age_ms = ms(age),
+                "observation went stale before acting; skipping this tick's actions"
+            );
+        }
+
+        let started = Instant::now();
+        let mut rejected = 0;
+        if !skipped_acting && !plan.decisions.is_empty() {
+            let records = plan
+                .decisions
+                .iter()
+                .enumerate()
+                .map(|(index, d)| Record::Decision {
+                    tick,
+                    time: observation.time,
+                    index,
+                    source: "live".into(),
+                    decision: Box::new(d.clone()),
+                })
+                .collect();
+            self.journal.append(records, false).context("writing the decision log")?;
+            let actions: Vec<_> = plan.decisions.iter().map(|d| d.action.clone()).collect();
+            let outcomes = self.sim.apply(&actions);
+            for (d, o) in plan.decisions.iter().zip(&outcomes) {
+                if let Outcome::Rejected { reason } = o {
+                    rejected += 1;
+                    tracing::warn!(action = ?d.action, %reason, "backend rejected an action");
+                }
+            }
+            let records = outcomes
+                .into_iter()
+                .enumerate()
+                .map(|(index, outcome)| Record::Outcome { tick, index, outcome })
+                .collect();
+            self.journal.append(records, true).context("writing the decision log")?;
+        }
+        self.sim.step();
+        stages.act_ms = ms(started.elapsed());
+        over("act", stages.act_ms, budgets.act_ms);
+        self.tick += 1;
+        tracing::debug!(decisions = plan.decisions.len(), rejected, "tick done");
+        Ok(TickSummary {
+            tick,
+            time: observation.time,
+            stages,
+            decisions: plan.decisions.len(),
+            rejected,
+            skipped_acting,
+        })
+    }
+
+    /// The simulator's ledger so far.
+    pub fn ledger(&self) -> &crate::backends::sim::Ledger {
+        self.sim.ledger()
+    }
+
+    /// Names of the services, in ledger order.
+    pub fn service_names(&self) -> Vec<String> {
+        self.sim.scenario().services.iter().map(|s| s.name.clone()).collect()
+    }
+
+    /// Labels of the live plugins.
+    pub fn plugin_labels(&self) -> [String; 3] {
+        [
+            self.roles.forecaster.live_label(),
+            self.roles.scorer.live_label(),
+            self.roles.cost_model.live_label(),
+        ]
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}

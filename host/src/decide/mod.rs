@@ -1,0 +1,48 @@
+//! Decide: from forecasts and the observation to a [`Plan`] — replicas per service and cluster
+//! (sized by the queueing model, clipped by guardrails) and nodes per cluster (from the
+//! cost-model role). Every action carries the reason it was taken.
+
+mod capacity;
+mod replicas;
+
+use serde::Serialize;
+
+use crate::act::Action;
+pub use replicas::ReplicaPlanner;
+
+/// Why an action was planned: enough for an operator to answer "why did it scale there?".
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Reason {
+    /// One sentence.
+    pub summary: String,
+    /// `name@version` of the plugins consulted (forecaster, cost model, …).
+    pub plugins: Vec<String>,
+    /// Forecast quantile acted on.
+    pub quantile: Option<f64>,
+    /// Lead time of the forecast acted on, seconds.
+    pub horizon_s: Option<u32>,
+    /// Forecast demand behind the action, req/s (or cores for nodes).
+    pub forecast: Option<f64>,
+    /// Observed demand at the time, req/s (or cores).
+    pub observed: Option<f64>,
+    /// The guardrail that clipped the action, if any.
+    pub guardrail: Option<String>,
+}
+
+/// One planned action and its reason.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    /// What to do.
+    pub action: Action,
+    /// Why.
+    pub reason: Reason,
+}
+
+/// Everything a tick decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Plan {
+    /// Decisions in the order they are applied: replicas first, then nodes.
+    pub decisions: Vec<Decision>,
+}
+
+pub use capacity::plan_nodes;

@@ -1,0 +1,50 @@
+//! `foresight run` ticks the loop on the simulator with the real reference plugins and writes
+//! a decision log whose every line parses and carries a reason.
+
+use crate::fixtures::{self, foresight};
+
+#[test]
+fn the_daemon_ticks_and_journals_decisions_with_reasons() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).expect("mkdir");
+    for name in fixtures::REFERENCE {
+        std::fs::copy(fixtures::component(name), plugins.join(format!("{name}.wasm"))).expect("copy");
+    }
+    let log = dir.path().join("decisions.jsonl");
+    let out = foresight()
+        .args(["run", "--ticks", "20"])
+        .env("FORESIGHT_TICK__INTERVAL", "0s")
+        .env("FORESIGHT_PLUGINS__DIR", &plugins)
+        .env("FORESIGHT_DECISIONS__LOG", &log)
+        .env("FORESIGHT_BACKEND__SCENARIO", fixtures::workspace().join("config/scenarios/diurnal.toml"))
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("20 ticks: cost"), "{stdout}");
+
+    let text = std::fs::read_to_string(&log).expect("decision log");
+    let records: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).expect("every line is whole JSON")).collect();
+    let decisions: Vec<_> = records.iter().filter(|r| r["record"] == "decision").collect();
+    let outcomes: Vec<_> = records.iter().filter(|r| r["record"] == "outcome").collect();
+    assert!(!decisions.is_empty(), "twenty ticks of diurnal demand decided nothing");
+    assert_eq!(decisions.len(), outcomes.len(), "every decision has its outcome");
+    for d in &decisions {
+        assert!(!d["reason"]["summary"].as_str().unwrap_or("").is_empty(), "{d}");
+        assert!(d["reason"]["plugins"][0].as_str().is_some_and(|p| p.starts_with("seasonal-naive@")), "{d}");
+    }
+}
+
+#[test]
+fn a_missing_plugin_says_how_to_build_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = foresight()
+        .args(["run", "--ticks", "1"])
+        .env("FORESIGHT_PLUGINS__DIR", dir.path())
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("foresight plugin build"));
+}
