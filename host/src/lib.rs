@@ -15,3 +15,4 @@ pub mod decide;
 pub mod observe;
 pub mod plugins;
 pub mod predict;
+pub mod server;

@@ -1,10 +1,19 @@
-//! `foresight run`: the daemon.
+//! `foresight run`: the daemon. The loop runs on this thread (plugin calls block, and must not
+//! starve an async runtime); the HTTP server and the signal handlers run on a small tokio
+//! runtime beside it.
 
 use std::process::ExitCode;
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
+use anyhow::Context;
+
+use crate::act::Outcome;
 use crate::config::Config;
-use crate::control::Daemon;
+use crate::control::{Daemon, Record};
+use crate::server::{Shared, router};
 
 /// Options of `foresight run`.
 #[derive(Debug, clap::Args)]
@@ -14,35 +23,87 @@ pub struct RunArgs {
     ticks: Option<u64>,
 }
 
-/// Runs the loop; ticks never overlap: the next starts when the interval has passed since the
-/// previous one started, or at once if it took longer.
+/// Runs the loop until the scenario ends, `--ticks` are done, or SIGINT/SIGTERM; ticks never
+/// overlap: the next starts when the interval has passed since the previous one started, or at
+/// once if it took longer. On a signal the current tick finishes, then the server drains.
 pub fn run(args: &RunArgs, config: Config) -> anyhow::Result<ExitCode> {
     let interval = config.tick.interval().map_err(|e| anyhow::anyhow!("[tick] {e}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("foresight-http")
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let shared = Arc::new(Shared::new(config.decisions.journal));
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(&config.server.listen))
+        .with_context(|| format!("cannot listen on {} ([server] listen)", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!("listening on http://{addr}");
+
+    let (stop_tx, stop_rx) = mpsc::channel::<&'static str>();
+    let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
+    let server = runtime.spawn({
+        let app = router(shared.clone());
+        let mut drain = drain_rx.clone();
+        async move {
+            let shutdown = async move {
+                let _ = drain.wait_for(|d| *d).await;
+            };
+            axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+        }
+    });
+    runtime.spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("cannot watch SIGTERM: {e}");
+                return;
+            }
+        };
+        let which = tokio::select! {
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        };
+        let _ = stop_tx.send(which);
+    });
+
     let mut daemon = Daemon::new(config)?;
-    let [forecaster, scorer, cost_model] = daemon.plugin_labels();
-    tracing::info!(%forecaster, %scorer, %cost_model, ?interval, "running");
+    let services = daemon.service_names();
     let mut done = 0;
+    let mut stopped_by = None;
     while args.ticks.is_none_or(|n| done < n) && !daemon.finished() {
         let started = Instant::now();
         let summary = daemon.tick()?;
+        publish(&shared, &daemon, &summary, &services);
         tracing::info!(
             tick = summary.tick,
             decisions = summary.decisions,
             rejected = summary.rejected,
-            observe_ms = summary.stages.observe_ms,
-            predict_ms = summary.stages.predict_ms,
-            decide_ms = summary.stages.decide_ms,
-            act_ms = summary.stages.act_ms,
+            total_ms = summary.stages.observe_ms
+                + summary.stages.predict_ms
+                + summary.stages.decide_ms
+                + summary.stages.act_ms,
             "tick"
         );
         done += 1;
-        if let Some(rest) = interval.checked_sub(started.elapsed()) {
-            std::thread::sleep(rest);
+        let rest = interval.saturating_sub(started.elapsed());
+        match stop_rx.recv_timeout(rest.max(Duration::from_micros(1))) {
+            Ok(signal) => {
+                stopped_by = Some(signal);
+                break;
+            }
+            Err(_) => continue,
         }
     }
+    if let Some(signal) = stopped_by {
+        tracing::info!(signal, ticks = done, "shutting down after the current tick");
+    }
+    let _ = drain_tx.send(true);
+    runtime.block_on(server).context("HTTP server task")?.context("HTTP server")?;
+
     let l = daemon.ledger();
-    let per_service: Vec<String> = daemon
-        .service_names()
+    let per_service: Vec<String> = services
         .iter()
         .zip(&l.slo_violation_minutes)
         .map(|(name, minutes)| format!("{name} {minutes:.0}"))
@@ -56,4 +117,35 @@ pub fn run(args: &RunArgs, config: Config) -> anyhow::Result<ExitCode> {
         l.interruptions
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Hands the tick's results to the server: metrics, status, decisions.
+fn publish(shared: &Shared, daemon: &Daemon, summary: &crate::control::TickSummary, services: &[String]) {
+    let records = daemon.last_records();
+    let kinds: Vec<(String, String)> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Outcome { index, outcome, .. } => {
+                let kind = records.iter().find_map(|d| match d {
+                    Record::Decision { index: i, decision, .. } if i == index => {
+                        serde_json::to_value(&decision.action).ok()?.get("kind")?.as_str().map(str::to_owned)
+                    }
+                    _ => None,
+                })?;
+                let outcome = match outcome {
+                    Outcome::Applied => "applied",
+                    Outcome::Rejected { .. } => "rejected",
+                };
+                Some((kind, outcome.to_owned()))
+            }
+            Record::Decision { .. } => None,
+        })
+        .collect();
+    shared.metrics.tick(summary, &kinds);
+    let roles = daemon.role_stats();
+    let roles: Vec<(&str, _)> = roles.iter().map(|(n, s)| (*n, s.clone())).collect();
+    shared.metrics.totals(&roles, daemon.ledger(), services);
+    shared.publish(records.to_vec());
+    shared.status.store(Arc::new(daemon.status()));
+    shared.ready.store(true, Ordering::Relaxed);
 }

@@ -70,6 +70,9 @@ pub struct Daemon {
     planner: ReplicaPlanner,
     journal: Journal,
     tick: u64,
+    /// The decision-log records of the last tick, for the server.
+    last_records: Vec<Record>,
+    last: Option<TickSummary>,
     _runtime: Arc<Runtime>,
 }
 
@@ -158,6 +161,8 @@ impl Daemon {
             planner: ReplicaPlanner::default(),
             journal,
             tick: 0,
+            last_records: Vec::new(),
+            last: None,
             _runtime: runtime,
         })
     }
@@ -230,8 +235,9 @@ impl Daemon {
 
         let started = Instant::now();
         let mut rejected = 0;
+        self.last_records.clear();
         if !skipped_acting && !plan.decisions.is_empty() {
-            let records = plan
+            let records: Vec<Record> = plan
                 .decisions
                 .iter()
                 .enumerate()
@@ -243,6 +249,7 @@ impl Daemon {
                     decision: Box::new(d.clone()),
                 })
                 .collect();
+            self.last_records.extend(records.iter().cloned());
             self.journal.append(records, false).context("writing the decision log")?;
             let actions: Vec<_> = plan.decisions.iter().map(|d| d.action.clone()).collect();
             let outcomes = self.sim.apply(&actions);
@@ -264,19 +271,55 @@ impl Daemon {
         over("act", stages.act_ms, budgets.act_ms);
         self.tick += 1;
         tracing::debug!(decisions = plan.decisions.len(), rejected, "tick done");
-        Ok(TickSummary {
+        let summary = TickSummary {
             tick,
             time: observation.time,
             stages,
             decisions: plan.decisions.len(),
             rejected,
             skipped_acting,
-        })
+        };
+        self.last = Some(summary.clone());
+        Ok(summary)
     }
 
     /// The simulator's ledger so far.
     pub fn ledger(&self) -> &crate::backends::sim::Ledger {
         self.sim.ledger()
+    }
+
+    /// The decision-log records the last tick wrote.
+    pub fn last_records(&self) -> &[Record] {
+        &self.last_records
+    }
+
+    /// The status document served at `/api/v1/status`.
+    pub fn status(&self) -> serde_json::Value {
+        let role = |label: String, stats: crate::plugins::StatsSnapshot| serde_json::json!({ "live": label, "stats": stats });
+        serde_json::json!({
+            "state": "running",
+            "backend": "sim",
+            "scenario": self.sim.scenario().name,
+            "tick": self.tick,
+            "time": self.sim.now(),
+            "last_tick": self.last,
+            "plugins": {
+                "forecaster": role(self.roles.forecaster.live_label(), self.roles.forecaster.stats()),
+                "scorer": role(self.roles.scorer.live_label(), self.roles.scorer.stats()),
+                "cost-model": role(self.roles.cost_model.live_label(), self.roles.cost_model.stats()),
+            },
+            "services": self.service_names(),
+            "ledger": self.sim.ledger(),
+        })
+    }
+
+    /// Role statistics, for metrics.
+    pub fn role_stats(&self) -> [(&'static str, crate::plugins::StatsSnapshot); 3] {
+        [
+            ("forecaster", self.roles.forecaster.stats()),
+            ("scorer", self.roles.scorer.stats()),
+            ("cost-model", self.roles.cost_model.stats()),
+        ]
     }
 
     /// Names of the services, in ledger order.

@@ -56,7 +56,7 @@ pub struct RoleStats {
 }
 
 /// A point-in-time copy of [`RoleStats`].
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct StatsSnapshot {
     /// Calls made to the role.
     pub calls: u64,

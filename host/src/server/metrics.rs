@@ -1,0 +1,204 @@
+//! Prometheus metrics: what an operator alerts on — tick and stage durations, plugin faults,
+//! fallbacks and quarantines, decisions by kind and outcome, SLO violations, cost, drops.
+
+use std::sync::Mutex;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+use crate::backends::sim::Ledger;
+use crate::control::TickSummary;
+use crate::plugins::StatsSnapshot;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Stage {
+    stage: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Role {
+    role: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RoleFault {
+    role: String,
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabel {
+    kind: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServiceLabel {
+    service: String,
+}
+
+/// Every metric, registered once.
+pub struct Metrics {
+    registry: Registry,
+    stage_seconds: Family<Stage, Histogram>,
+    ticks: Counter,
+    skipped: Counter,
+    decisions: Family<DecisionLabel, Counter>,
+    plugin_calls: Family<Role, Counter>,
+    plugin_faults: Family<RoleFault, Counter>,
+    plugin_fallbacks: Family<Role, Counter>,
+    plugin_quarantines: Family<Role, Counter>,
+    plugin_quarantined: Family<Role, Gauge>,
+    slo_minutes: Family<ServiceLabel, Counter<f64, AtomicU64>>,
+    cost: Counter<f64, AtomicU64>,
+    dropped: Counter<f64, AtomicU64>,
+    /// What was last exported, to turn the daemon's running totals into counter increments.
+    seen: Mutex<Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    roles: std::collections::HashMap<String, StatsSnapshot>,
+    ledger: Ledger,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("foresight");
+        let stage_seconds = Family::<Stage, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+        });
+        registry.register(
+            "tick_stage_seconds",
+            "Duration of each tick stage (observe, predict, decide, act, total)",
+            stage_seconds.clone(),
+        );
+        let ticks = Counter::default();
+        registry.register("ticks", "Ticks completed", ticks.clone());
+        let skipped = Counter::default();
+        registry.register(
+            "ticks_skipped_acting",
+            "Ticks that did not act (stale observation or no forecast)",
+            skipped.clone(),
+        );
+        let decisions = Family::<DecisionLabel, Counter>::default();
+        registry.register("decisions", "Decisions by action kind and outcome", decisions.clone());
+        let plugin_calls = Family::<Role, Counter>::default();
+        registry.register("plugin_calls", "Calls to a policy role", plugin_calls.clone());
+        let plugin_faults = Family::<RoleFault, Counter>::default();
+        registry.register(
+            "plugin_faults",
+            "Calls on which the live plugin faulted, by fault kind",
+            plugin_faults.clone(),
+        );
+        let plugin_fallbacks = Family::<Role, Counter>::default();
+        registry.register(
+            "plugin_fallbacks",
+            "Calls answered by a fallback plugin",
+            plugin_fallbacks.clone(),
+        );
+        let plugin_quarantines = Family::<Role, Counter>::default();
+        registry.register("plugin_quarantines", "Quarantines begun", plugin_quarantines.clone());
+        let plugin_quarantined = Family::<Role, Gauge>::default();
+        registry.register(
+            "plugin_quarantined",
+            "1 while the role's live plugin is quarantined",
+            plugin_quarantined.clone(),
+        );
+        let slo_minutes = Family::<ServiceLabel, Counter<f64, AtomicU64>>::default();
+        registry.register(
+            "slo_violation_minutes",
+            "Minutes a service spent over its SLO",
+            slo_minutes.clone(),
+        );
+        let cost = Counter::<f64, AtomicU64>::default();
+        registry.register("cost", "Spend so far (node-hours × price)", cost.clone());
+        let dropped = Counter::<f64, AtomicU64>::default();
+        registry.register("dropped_requests", "Requests dropped", dropped.clone());
+        Self {
+            registry,
+            stage_seconds,
+            ticks,
+            skipped,
+            decisions,
+            plugin_calls,
+            plugin_faults,
+            plugin_fallbacks,
+            plugin_quarantines,
+            plugin_quarantined,
+            slo_minutes,
+            cost,
+            dropped,
+            seen: Mutex::new(Seen::default()),
+        }
+    }
+
+    /// Records one tick.
+    pub fn tick(&self, summary: &TickSummary, decisions: &[(String, String)]) {
+        let s = &summary.stages;
+        for (stage, ms) in
+            [("observe", s.observe_ms), ("predict", s.predict_ms), ("decide", s.decide_ms), ("act", s.act_ms)]
+        {
+            self.stage_seconds.get_or_create(&Stage { stage: stage.into() }).observe(ms / 1e3);
+        }
+        let total = (s.observe_ms + s.predict_ms + s.decide_ms + s.act_ms) / 1e3;
+        self.stage_seconds.get_or_create(&Stage { stage: "total".into() }).observe(total);
+        self.ticks.inc();
+        if summary.skipped_acting {
+            self.skipped.inc();
+        }
+        for (kind, outcome) in decisions {
+            self.decisions
+                .get_or_create(&DecisionLabel { kind: kind.clone(), outcome: outcome.clone() })
+                .inc();
+        }
+    }
+
+    /// Brings role and ledger counters up to the daemon's running totals.
+    pub fn totals(&self, roles: &[(&str, StatsSnapshot)], ledger: &Ledger, services: &[String]) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        for (role, now) in roles {
+            let label = Role { role: (*role).into() };
+            let before = seen.roles.get(*role).cloned().unwrap_or_default();
+            self.plugin_calls.get_or_create(&label).inc_by(now.calls - before.calls);
+            self.plugin_fallbacks.get_or_create(&label).inc_by(now.fallbacks - before.fallbacks);
+            self.plugin_quarantines.get_or_create(&label).inc_by(now.quarantines - before.quarantines);
+            self.plugin_quarantined.get_or_create(&label).set(i64::from(now.quarantined));
+            for (kind, n) in &now.faults_by_kind {
+                let prev = before.faults_by_kind.get(kind).copied().unwrap_or(0);
+                self.plugin_faults
+                    .get_or_create(&RoleFault { role: (*role).into(), kind: (*kind).into() })
+                    .inc_by(n - prev);
+            }
+            seen.roles.insert((*role).into(), now.clone());
+        }
+        for (i, service) in services.iter().enumerate() {
+            let now = ledger.slo_violation_minutes.get(i).copied().unwrap_or(0.0);
+            let before = seen.ledger.slo_violation_minutes.get(i).copied().unwrap_or(0.0);
+            self.slo_minutes.get_or_create(&ServiceLabel { service: service.clone() }).inc_by(now - before);
+        }
+        self.cost.inc_by(ledger.cost - seen.ledger.cost);
+        self.dropped.inc_by(ledger.dropped_requests - seen.ledger.dropped_requests);
+        seen.ledger = ledger.clone();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
