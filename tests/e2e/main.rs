@@ -5,6 +5,7 @@
 mod bench;
 mod config_check;
 mod containment;
+mod daemon;
 mod fixtures;
 mod plugin_check;
 mod plugin_new;

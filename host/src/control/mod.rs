@@ -259,11 +259,12 @@ impl Daemon {
                     tracing::warn!(action = ?d.action, %reason, "backend rejected an action");
                 }
             }
-            let records = outcomes
+            let records: Vec<Record> = outcomes
                 .into_iter()
                 .enumerate()
                 .map(|(index, outcome)| Record::Outcome { tick, index, outcome })
                 .collect();
+            self.last_records.extend(records.iter().cloned());
             self.journal.append(records, true).context("writing the decision log")?;
         }
         self.sim.step();

@@ -1,0 +1,147 @@
+//! The daemon as an operator runs it: it serves its endpoints while ticking, shuts down cleanly
+//! on SIGTERM, and leaves a decision log that parses completely even after SIGKILL.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::fixtures::{self, foresight};
+
+/// A running daemon on an ephemeral port, with its plugins and log in a scratch folder.
+struct Daemon {
+    child: Child,
+    addr: String,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir(&plugins).expect("mkdir");
+        for name in fixtures::REFERENCE {
+            std::fs::copy(fixtures::component(name), plugins.join(format!("{name}.wasm"))).expect("copy");
+        }
+        let log = dir.path().join("decisions.jsonl");
+        let mut child = foresight()
+            .arg("run")
+            .env("RUST_LOG", "info")
+            .env("FORESIGHT_TICK__INTERVAL", "20ms")
+            .env("FORESIGHT_SERVER__LISTEN", "127.0.0.1:0")
+            .env("FORESIGHT_PLUGINS__DIR", &plugins)
+            .env("FORESIGHT_DECISIONS__LOG", &log)
+            .env("FORESIGHT_BACKEND__SCENARIO", fixtures::workspace().join("config/scenarios/diurnal.toml"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starts");
+        // The daemon announces its address before it starts the plugins.
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            let line = lines.next().expect("the daemon exited before announcing its address").expect("utf-8");
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                break rest.trim().to_owned();
+            }
+        };
+        // Keep draining stderr so the daemon never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, addr, log, _dir: dir }
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(&self.addr).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").expect("send");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+        (status, body)
+    }
+
+    /// Polls `/readyz` until the first tick is done (bounded: plugins may need compiling).
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while self.get("/readyz").0 != 200 {
+            assert!(Instant::now() < deadline, "the daemon never became ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Polls until the metrics report at least `n` ticks.
+    fn wait_ticks(&self, n: u64) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let body = self.get("/metrics").1;
+            let ticks = body
+                .lines()
+                .find_map(|l| l.strip_prefix("foresight_ticks_total "))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(0.0);
+            if ticks >= n as f64 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "fewer than {n} ticks in a minute");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+}
+
+#[test]
+fn it_serves_metrics_status_and_decisions_while_ticking_and_stops_on_sigterm() {
+    let mut d = Daemon::start();
+    d.wait_ready();
+    d.wait_ticks(30);
+    assert_eq!(d.get("/healthz"), (200, "ok".into()));
+    let metrics = d.get("/metrics").1;
+    for name in [
+        "foresight_tick_stage_seconds_bucket",
+        "foresight_plugin_calls_total",
+        "foresight_cost_total",
+        "foresight_decisions_total",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
+    let decisions: serde_json::Value =
+        serde_json::from_str(&d.get("/api/v1/decisions?limit=20").1).expect("JSON");
+    let with_reason =
+        decisions.as_array().expect("array").iter().filter(|r| r["reason"]["summary"].is_string()).count();
+    assert!(with_reason > 0, "no decision with a reason in {decisions}");
+    let status: serde_json::Value = serde_json::from_str(&d.get("/api/v1/status").1).expect("JSON");
+    assert_eq!(status["plugins"]["scorer"]["live"], "latency-aware@0.1.0");
+
+    d.signal("-TERM");
+    let exit = d.child.wait().expect("wait");
+    assert!(exit.success(), "SIGTERM did not shut down cleanly: {exit}");
+    let mut out = String::new();
+    d.child.stdout.take().expect("stdout").read_to_string(&mut out).expect("read");
+    assert!(out.contains("ticks: cost"), "{out}");
+}
+
+#[test]
+fn after_sigkill_the_decision_log_parses_completely() {
+    let mut d = Daemon::start();
+    d.wait_ready();
+    d.wait_ticks(40);
+    d.signal("-KILL");
+    d.child.wait().expect("wait");
+    let text = std::fs::read_to_string(&d.log).expect("log");
+    assert!(text.ends_with('\n'), "the last line is cut");
+    let lines = text.lines().count();
+    assert!(lines > 0);
+    for (i, line) in text.lines().enumerate() {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("line {}: {e}: {line}", i + 1));
+    }
+}
