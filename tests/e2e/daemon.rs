@@ -13,12 +13,20 @@ struct Daemon {
     child: Child,
     addr: String,
     log: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Daemon {
     fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    /// Starts with a config file of its own in the scratch folder, edited by `edit` first.
+    fn start_with(edit: impl FnOnce(&std::path::Path)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("foresight.toml");
+        std::fs::copy(fixtures::workspace().join("config/foresight.toml"), &config).expect("config");
+        edit(&config);
         let plugins = dir.path().join("plugins");
         std::fs::create_dir(&plugins).expect("mkdir");
         for name in fixtures::REFERENCE {
@@ -27,6 +35,8 @@ impl Daemon {
         let log = dir.path().join("decisions.jsonl");
         let mut child = foresight()
             .arg("run")
+            .arg("--config")
+            .arg(&config)
             .env("RUST_LOG", "info")
             .env("FORESIGHT_TICK__INTERVAL", "20ms")
             .env("FORESIGHT_SERVER__LISTEN", "127.0.0.1:0")
@@ -48,7 +58,7 @@ impl Daemon {
         };
         // Keep draining stderr so the daemon never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Self { child, addr, log, _dir: dir }
+        Self { child, addr, log, dir }
     }
 
     fn get(&self, path: &str) -> (u16, String) {
@@ -87,6 +97,43 @@ impl Daemon {
             assert!(Instant::now() < deadline, "fewer than {n} ticks in a minute");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    fn status(&self) -> serde_json::Value {
+        serde_json::from_str(&self.get("/api/v1/status").1).expect("status JSON")
+    }
+
+    fn ticks(&self) -> u64 {
+        self.status()["tick"].as_u64().unwrap_or(0)
+    }
+
+    /// Polls the status until `check` holds (bounded).
+    fn wait_for(&self, what: &str, check: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let status = self.status();
+            if check(&status) {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}: {status}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Replaces a file the way a build or deploy does: write aside, then rename over.
+    fn replace(&self, target: &std::path::Path, bytes: &[u8]) {
+        let tmp = self.dir.path().join("incoming.tmp");
+        std::fs::write(&tmp, bytes).expect("write");
+        std::fs::rename(&tmp, target).expect("rename");
+    }
+
+    fn reload_records(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|r| r["record"] == "reload")
+            .collect()
     }
 
     fn signal(&self, signal: &str) {
@@ -144,4 +191,65 @@ fn after_sigkill_the_decision_log_parses_completely() {
         serde_json::from_str::<serde_json::Value>(line)
             .unwrap_or_else(|e| panic!("line {}: {e}: {line}", i + 1));
     }
+}
+
+#[test]
+fn plugins_are_swapped_live_and_broken_ones_refused_without_a_missed_tick() {
+    // The candidates take no configuration: drop the reference scorer's table.
+    let mut d = Daemon::start_with(|config| {
+        let text = std::fs::read_to_string(config).expect("read");
+        let kept: Vec<&str> = text.lines().filter(|l| !l.starts_with("config = { weight-latency")).collect();
+        std::fs::write(config, kept.join("\n")).expect("write");
+    });
+    d.wait_ready();
+    let scorer = d.dir.path().join("plugins/latency-aware.wasm");
+
+    // A broken candidate (NaN scores) fails its conformance check; the old plugin keeps serving.
+    let before = d.ticks();
+    d.replace(&scorer, &std::fs::read(fixtures::component("hostile-nan")).expect("read"));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !d.reload_records().iter().any(|r| r["accepted"] == false) {
+        assert!(Instant::now() < deadline, "the broken plugin was never refused");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let refused = d.reload_records().into_iter().find(|r| r["accepted"] == false).expect("refusal");
+    assert!(refused["detail"].as_str().unwrap_or("").contains("conformance"), "{refused}");
+    assert_eq!(d.status()["plugins"]["scorer"]["live"], "latency-aware@0.1.0");
+
+    // A good candidate is swapped in between ticks.
+    d.replace(&scorer, &std::fs::read(fixtures::component("cheapest-scorer")).expect("read"));
+    let status = d.wait_for("the new scorer", |s| s["plugins"]["scorer"]["live"] == "cheapest-scorer@0.1.0");
+    let after = status["tick"].as_u64().unwrap_or(0);
+    assert!(after > before, "ticking stopped during the swaps");
+    let skipped = d
+        .get("/metrics")
+        .1
+        .lines()
+        .find_map(|l| l.strip_prefix("foresight_ticks_skipped_acting_total ").map(str::to_owned));
+    assert_eq!(skipped.as_deref().map(str::trim), Some("0"), "a tick skipped acting");
+    d.signal("-TERM");
+    assert!(d.child.wait().expect("wait").success());
+}
+
+#[test]
+fn a_changed_config_is_applied_and_a_broken_one_refused() {
+    let mut d = Daemon::start_with(|_| {});
+    d.wait_ready();
+    let config = d.dir.path().join("foresight.toml");
+    let text = std::fs::read_to_string(&config).expect("read");
+    d.replace(&config, text.replace("max-replica-change = 20", "max-replica-change = 2").as_bytes());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !d.reload_records().iter().any(|r| r["what"] == "configuration" && r["accepted"] == true) {
+        assert!(Instant::now() < deadline, "the changed configuration was never applied");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    d.replace(&config, format!("{text}\n[guardrails.oops]\n").as_bytes());
+    while !d.reload_records().iter().any(|r| r["accepted"] == false) {
+        assert!(Instant::now() < deadline, "the broken configuration was never refused");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ticks = d.ticks();
+    d.wait_for("more ticks", |s| s["tick"].as_u64().unwrap_or(0) > ticks + 5);
+    d.signal("-TERM");
+    assert!(d.child.wait().expect("wait").success());
 }

@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 /// Reference plugins, built from `plugins/`.
 pub const REFERENCE: [&str; 3] = ["seasonal-naive", "latency-aware", "spot-mix"];
 
-/// Hostile plugins, built from `tests/plugins/`.
-pub const HOSTILE: [&str; 8] = [
+/// Test plugins, built from `tests/plugins/`: the hostile ones and a second valid scorer.
+pub const TEST_PLUGINS: [&str; 9] = [
     "hostile-loop",
     "hostile-alloc",
     "hostile-recursion",
@@ -17,6 +17,8 @@ pub const HOSTILE: [&str; 8] = [
     "hostile-nan",
     "hostile-wrong-world",
     "hostile-clock",
+    // Not hostile: a second valid scorer to swap in.
+    "cheapest-scorer",
 ];
 
 /// The workspace root.
@@ -50,7 +52,7 @@ pub fn component(name: &str) -> PathBuf {
     let dir = BUILT.get_or_init(|| {
         let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
         cmd.current_dir(workspace()).args(["build", "--target", "wasm32-wasip2", "--profile", "plugin"]);
-        for name in REFERENCE.iter().chain(&HOSTILE) {
+        for name in REFERENCE.iter().chain(&TEST_PLUGINS) {
             cmd.args(["-p", name]);
         }
         let status = cmd.status().expect("cargo runs");

@@ -138,7 +138,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         || std::env::var_os("FORESIGHT_CONFIG").is_some();
     let load_config = || crate::config::Config::load(&cli.config, explicit_config);
     match cli.command {
-        Command::Run(args) => run::run(&args, load_config()?),
+        Command::Run(args) => {
+            let watched = cli.config.is_file().then(|| cli.config.clone());
+            run::run(&args, load_config()?, watched)
+        }
         Command::Plugin(PluginCommand::Build { crates, out }) => {
             let out = match out {
                 Some(out) => out,

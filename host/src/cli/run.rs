@@ -26,8 +26,12 @@ pub struct RunArgs {
 /// Runs the loop until the scenario ends, `--ticks` are done, or SIGINT/SIGTERM; ticks never
 /// overlap: the next starts when the interval has passed since the previous one started, or at
 /// once if it took longer. On a signal the current tick finishes, then the server drains.
-pub fn run(args: &RunArgs, config: Config) -> anyhow::Result<ExitCode> {
-    let interval = config.tick.interval().map_err(|e| anyhow::anyhow!("[tick] {e}"))?;
+pub fn run(
+    args: &RunArgs,
+    config: Config,
+    config_file: Option<std::path::PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    config.tick.interval().map_err(|e| anyhow::anyhow!("[tick] {e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("foresight-http")
@@ -68,7 +72,7 @@ pub fn run(args: &RunArgs, config: Config) -> anyhow::Result<ExitCode> {
         let _ = stop_tx.send(which);
     });
 
-    let mut daemon = Daemon::new(config)?;
+    let mut daemon = Daemon::new(config, config_file)?;
     let services = daemon.service_names();
     let mut done = 0;
     let mut stopped_by = None;
@@ -87,7 +91,7 @@ pub fn run(args: &RunArgs, config: Config) -> anyhow::Result<ExitCode> {
             "tick"
         );
         done += 1;
-        let rest = interval.saturating_sub(started.elapsed());
+        let rest = daemon.interval().saturating_sub(started.elapsed());
         match stop_rx.recv_timeout(rest.max(Duration::from_micros(1))) {
             Ok(signal) => {
                 stopped_by = Some(signal);
@@ -137,6 +141,9 @@ fn publish(shared: &Shared, daemon: &Daemon, summary: &crate::control::TickSumma
                     Outcome::Rejected { .. } => "rejected",
                 };
                 Some((kind, outcome.to_owned()))
+            }
+            Record::Reload { accepted, .. } => {
+                Some(("reload".to_owned(), if *accepted { "applied" } else { "refused" }.to_owned()))
             }
             Record::Decision { .. } => None,
         })

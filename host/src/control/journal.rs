@@ -36,6 +36,17 @@ pub enum Record {
         #[serde(flatten)]
         decision: Box<Decision>,
     },
+    /// A configuration or plugin change, taken or refused.
+    Reload {
+        /// The tick it was applied before.
+        tick: u64,
+        /// The file.
+        what: String,
+        /// Whether it now serves.
+        accepted: bool,
+        /// The plugin now serving, or why the candidate was refused.
+        detail: String,
+    },
     /// What became of a decision.
     Outcome {
         /// Tick number.

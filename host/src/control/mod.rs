@@ -2,6 +2,7 @@
 //! ticks that never overlap, and every decision journaled before it is applied.
 
 mod journal;
+mod reload;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use foresight_sdk::PluginKind;
 use serde::Serialize;
 
 pub use journal::{Journal, Record};
+pub use reload::{Reload, Reloader};
 
 use crate::act::Outcome;
 use crate::backends::sim::{Scenario, Simulator};
@@ -73,6 +75,7 @@ pub struct Daemon {
     /// The decision-log records of the last tick, for the server.
     last_records: Vec<Record>,
     last: Option<TickSummary>,
+    reloader: Option<Reloader>,
     _runtime: Arc<Runtime>,
 }
 
@@ -132,8 +135,9 @@ impl Roles {
 }
 
 impl Daemon {
-    /// A daemon for `config`: its backend, its plugins and its decision log.
-    pub fn new(config: Config) -> anyhow::Result<Self> {
+    /// A daemon for `config`: its backend, its plugins and its decision log. With
+    /// `config_file`, that file and the plugin folder are watched and changes swapped in.
+    pub fn new(config: Config, config_file: Option<std::path::PathBuf>) -> anyhow::Result<Self> {
         if config.backend.kind != BackendKind::Sim {
             anyhow::bail!("backend.kind = \"kubernetes\" is not available in this build; use \"sim\"");
         }
@@ -147,6 +151,13 @@ impl Daemon {
         let log = config.decisions.log.relative();
         let journal = Journal::open(&log, config.decisions.fsync, config.decisions.journal)
             .with_context(|| format!("opening the decision log {}", log.display()))?;
+        let reloader = match config_file {
+            Some(file) => Some(
+                Reloader::start(runtime.clone(), file, config.clone())
+                    .map_err(|e| anyhow::anyhow!("cannot watch the config file and plugin folder: {e}"))?,
+            ),
+            None => None,
+        };
         tracing::info!(
             scenario = %scenario.name,
             forecaster = %roles.forecaster.live_label(),
@@ -163,6 +174,7 @@ impl Daemon {
             tick: 0,
             last_records: Vec::new(),
             last: None,
+            reloader,
             _runtime: runtime,
         })
     }
@@ -187,6 +199,8 @@ impl Daemon {
         let tick = self.tick;
         let span = tracing::info_span!("tick", tick);
         let _entered = span.enter();
+        self.last_records.clear();
+        self.apply_reloads(tick)?;
         let budgets = &self.config.tick;
         let mut stages = StageTimes::default();
         let over = |stage: &str, took: f64, budget: u64| {
@@ -235,7 +249,6 @@ impl Daemon {
 
         let started = Instant::now();
         let mut rejected = 0;
-        self.last_records.clear();
         if !skipped_acting && !plan.decisions.is_empty() {
             let records: Vec<Record> = plan
                 .decisions
@@ -287,6 +300,46 @@ impl Daemon {
     /// The simulator's ledger so far.
     pub fn ledger(&self) -> &crate::backends::sim::Ledger {
         self.sim.ledger()
+    }
+
+    /// Swaps in whatever the reloader has made ready, between ticks, and journals it.
+    fn apply_reloads(&mut self, tick: u64) -> anyhow::Result<()> {
+        let Some(reloader) = &self.reloader else { return Ok(()) };
+        let mut records = Vec::new();
+        while let Ok(reload) = reloader.ready.try_recv() {
+            records.push(match reload {
+                Reload::Plugin { kind, plugin } => {
+                    let label = crate::plugins::Policy::label(plugin.as_ref());
+                    let what = plugin.path().display().to_string();
+                    match kind {
+                        PluginKind::Forecaster => self.roles.forecaster.swap(plugin),
+                        PluginKind::Scorer => self.roles.scorer.swap(plugin),
+                        PluginKind::CostModel => self.roles.cost_model.swap(plugin),
+                    }
+                    tracing::info!(role = %kind, plugin = %label, "plugin swapped in");
+                    Record::Reload { tick, what, accepted: true, detail: format!("{kind} is now {label}") }
+                }
+                Reload::Config(config) => {
+                    self.config = *config;
+                    Record::Reload {
+                        tick,
+                        what: "configuration".into(),
+                        accepted: true,
+                        detail: "applied".into(),
+                    }
+                }
+                Reload::Refused { what, reason } => {
+                    Record::Reload { tick, what, accepted: false, detail: reason }
+                }
+            });
+        }
+        self.last_records.extend(records.iter().cloned());
+        self.journal.append(records, true).context("writing the decision log")
+    }
+
+    /// The tick interval now in force (it may change with the configuration).
+    pub fn interval(&self) -> Duration {
+        self.config.tick.interval().unwrap_or(Duration::from_millis(100))
     }
 
     /// The decision-log records the last tick wrote.

@@ -1,0 +1,160 @@
+//! Hot reload: the config file and the plugin folder are watched; a changed plugin is compiled
+//! and put through the conformance suite on a worker thread, never on the loop's, and handed to
+//! the loop ready to swap in between ticks. A candidate that fails is refused and the old
+//! plugin keeps serving.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::{Duration, Instant};
+
+use foresight_sdk::PluginKind;
+use notify::{RecursiveMode, Watcher};
+
+use crate::config::{Config, RoleConfig};
+use crate::plugins::{Runtime, WasmPlugin, conformance};
+
+/// What the reloader hands the loop.
+pub enum Reload {
+    /// A plugin that passed its checks, ready to serve `kind`.
+    Plugin {
+        /// The role.
+        kind: PluginKind,
+        /// The started plugin.
+        plugin: Arc<WasmPlugin>,
+    },
+    /// A configuration that loaded and validated.
+    Config(Box<Config>),
+    /// A candidate that was refused, with the reason.
+    Refused {
+        /// What was refused (a file).
+        what: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Watches files and prepares candidates; dropping it stops the watch.
+pub struct Reloader {
+    _watcher: notify::RecommendedWatcher,
+    /// Ready candidates, drained by the loop between ticks.
+    pub ready: Receiver<Reload>,
+}
+
+/// Writers save in several steps (write a temporary file, rename it); changes within this
+/// window are handled once.
+const SETTLE: Duration = Duration::from_millis(150);
+
+impl Reloader {
+    /// Starts watching `config_file` and the configured plugin folder.
+    pub fn start(runtime: Arc<Runtime>, config_file: PathBuf, config: Config) -> notify::Result<Self> {
+        let (events_tx, events_rx) = channel::<PathBuf>();
+        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            if let Ok(event) = res {
+                for path in event.paths {
+                    let _ = events_tx.send(path);
+                }
+            }
+        })?;
+        let plugin_dir = config.plugins.dir();
+        watcher.watch(&plugin_dir, RecursiveMode::NonRecursive)?;
+        // Watch the config file's folder: editors replace the file, which drops a file watch.
+        if let Some(dir) = config_file.parent().filter(|d| d.is_dir()) {
+            watcher.watch(dir, RecursiveMode::NonRecursive)?;
+        }
+        let (ready_tx, ready) = channel();
+        std::thread::Builder::new()
+            .name("foresight-reload".into())
+            .spawn(move || worker(runtime, config_file, config, events_rx, ready_tx))
+            .map_err(|e| notify::Error::generic(&e.to_string()))?;
+        Ok(Self { _watcher: watcher, ready })
+    }
+}
+
+fn same(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+fn worker(
+    runtime: Arc<Runtime>,
+    config_file: PathBuf,
+    mut config: Config,
+    events: Receiver<PathBuf>,
+    ready: Sender<Reload>,
+) {
+    while let Ok(first) = events.recv() {
+        // Gather everything that changes while the writer finishes.
+        let mut changed = vec![first];
+        let deadline = Instant::now() + SETTLE;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match events.recv_timeout(left) {
+                Ok(p) => changed.push(p),
+                Err(_) => break,
+            }
+        }
+        changed.sort();
+        changed.dedup();
+
+        let mut roles_to_start: Vec<PluginKind> = Vec::new();
+        if changed.iter().any(|p| same(p, &config_file)) {
+            match Config::load(&config_file, true) {
+                Ok(new) => {
+                    for (kind, role) in new.plugins.roles() {
+                        let old = config
+                            .plugins
+                            .roles()
+                            .into_iter()
+                            .find(|(k, _)| *k == kind)
+                            .map(|(_, r)| r.clone());
+                        if old.as_ref() != Some(role) || new.plugins.dir() != config.plugins.dir() {
+                            roles_to_start.push(kind);
+                        }
+                    }
+                    config = new.clone();
+                    tracing::info!(file = %config_file.display(), "configuration changed; applying between ticks");
+                    let _ = ready.send(Reload::Config(Box::new(new)));
+                }
+                Err(e) => {
+                    tracing::error!(file = %config_file.display(), "refusing the changed configuration; the old one keeps serving: {e}");
+                    let _ = ready.send(Reload::Refused {
+                        what: config_file.display().to_string(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+        for (kind, role) in config.plugins.roles() {
+            let file = config.plugins.file(role);
+            if changed.iter().any(|p| same(p, &file)) && !roles_to_start.contains(&kind) {
+                roles_to_start.push(kind);
+            }
+        }
+        for kind in roles_to_start {
+            let role = config.plugins.roles().into_iter().find(|(k, _)| *k == kind).map(|(_, r)| r.clone());
+            let Some(role) = role else { continue };
+            let _ = ready.send(prepare(&runtime, &config, kind, &role));
+        }
+    }
+}
+
+/// Compiles, starts and checks a candidate for `kind`.
+fn prepare(runtime: &Runtime, config: &Config, kind: PluginKind, role: &RoleConfig) -> Reload {
+    let file = config.plugins.file(role);
+    let refuse = |reason: String| {
+        tracing::error!(role = %kind, file = %file.display(), "refusing the candidate plugin; the old one keeps serving: {reason}");
+        Reload::Refused { what: file.display().to_string(), reason }
+    };
+    let plugin = match runtime.start_file(&file, Some(kind), &role.limits, &role.config_text()) {
+        Ok(p) => p,
+        Err(e) => return refuse(e.to_string()),
+    };
+    let report = conformance::check(&plugin);
+    if !report.passed() {
+        return refuse(format!("failed its conformance check: {}", report.failures().join("; ")));
+    }
+    tracing::info!(role = %kind, plugin = %report.plugin, "candidate passed its checks; swapping it in between ticks");
+    Reload::Plugin { kind, plugin: Arc::new(plugin) }
+}
