@@ -253,3 +253,38 @@ fn a_changed_config_is_applied_and_a_broken_one_refused() {
     d.signal("-TERM");
     assert!(d.child.wait().expect("wait").success());
 }
+
+#[test]
+fn a_shadow_experiment_records_decisions_and_applies_none() {
+    let mut d = Daemon::start_with(|config| {
+        let mut text = std::fs::read_to_string(config).expect("read");
+        text.push_str(
+            "\n[[experiments]]\nname = \"daily-only\"\nrole = \"forecaster\"\nfile = \"seasonal-naive.wasm\"\nconfig = { seasons-s = [86400], weights = [1.0] }\nmode = \"shadow\"\n",
+        );
+        std::fs::write(config, text).expect("write");
+    });
+    d.wait_ready();
+    let status = d.wait_for("scored shadow decisions", |s| {
+        let e = &s["experiments"][0];
+        e["decisions"].as_u64().unwrap_or(0) > 0
+            && e["candidate_mape"].is_number()
+            && e["live_mape"].is_number()
+    });
+    assert_eq!(status["experiments"][0]["candidate"], "seasonal-naive@0.1.0");
+    d.signal("-TERM");
+    assert!(d.child.wait().expect("wait").success());
+
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&d.log)
+        .expect("log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    let shadow: Vec<_> = records.iter().filter(|r| r["source"] == "daily-only").collect();
+    assert!(!shadow.is_empty(), "no shadow decision journaled");
+    for s in shadow {
+        let applied = records
+            .iter()
+            .any(|r| r["record"] == "outcome" && r["tick"] == s["tick"] && r["index"] == s["index"]);
+        assert!(!applied, "a shadow decision was applied: {s}");
+    }
+}

@@ -152,6 +152,7 @@ fn publish(shared: &Shared, daemon: &Daemon, summary: &crate::control::TickSumma
     let roles = daemon.role_stats();
     let roles: Vec<(&str, _)> = roles.iter().map(|(n, s)| (*n, s.clone())).collect();
     shared.metrics.totals(&roles, daemon.ledger(), services);
+    shared.metrics.experiments(&daemon.experiments());
     shared.publish(records.to_vec());
     shared.status.store(Arc::new(daemon.status()));
     shared.ready.store(true, Ordering::Relaxed);

@@ -1,6 +1,7 @@
 //! The loop driver: each tick observe → predict → decide → act, with a time budget per stage,
 //! ticks that never overlap, and every decision journaled before it is applied.
 
+mod experiments;
 mod journal;
 mod reload;
 
@@ -11,6 +12,7 @@ use anyhow::Context;
 use foresight_sdk::PluginKind;
 use serde::Serialize;
 
+pub use experiments::ExperimentStatus;
 pub use journal::{Journal, Record};
 pub use reload::{Reload, Reloader};
 
@@ -76,6 +78,9 @@ pub struct Daemon {
     last_records: Vec<Record>,
     last: Option<TickSummary>,
     reloader: Option<Reloader>,
+    experiments: Vec<experiments::Running>,
+    /// Last tick's live forecast, to score experiments against.
+    live_prev: Option<crate::predict::Forecasts>,
     _runtime: Arc<Runtime>,
 }
 
@@ -151,6 +156,11 @@ impl Daemon {
         let log = config.decisions.log.relative();
         let journal = Journal::open(&log, config.decisions.fsync, config.decisions.journal)
             .with_context(|| format!("opening the decision log {}", log.display()))?;
+        let experiments = config
+            .experiments
+            .iter()
+            .map(|e| experiments::Running::start(&runtime, e, &config.plugins.dir()))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let reloader = match config_file {
             Some(file) => Some(
                 Reloader::start(runtime.clone(), file, config.clone())
@@ -175,6 +185,8 @@ impl Daemon {
             last_records: Vec::new(),
             last: None,
             reloader,
+            experiments,
+            live_prev: None,
             _runtime: runtime,
         })
     }
@@ -221,7 +233,7 @@ impl Daemon {
         over("predict", stages.predict_ms, budgets.predict_ms);
 
         let started = Instant::now();
-        let plan = match &forecasts {
+        let mut plan = match &forecasts {
             Ok(f) => {
                 let mut decisions = self.planner.plan(&observation, f, &self.config.guardrails);
                 let nodes = plan_nodes(&observation, f, &decisions, &self.roles.cost_model);
@@ -233,6 +245,59 @@ impl Daemon {
                 Plan::default()
             }
         };
+        // Experiments see the same observation; shadows are journaled, canaries take over
+        // their share of services.
+        let mut sources = vec!["live".to_owned(); plan.decisions.len()];
+        let mut shadow_records = Vec::new();
+        for exp in &mut self.experiments {
+            let candidate = exp.decide(
+                &observation,
+                &self.sim,
+                forecasts.as_ref().ok(),
+                self.live_prev.as_ref(),
+                &plan.decisions,
+                &self.config.guardrails,
+            );
+            let service_of = |d: &crate::decide::Decision| match &d.action {
+                crate::act::Action::SetReplicas { service, .. } => Some(service.clone()),
+                _ => None,
+            };
+            let canary: Vec<_> =
+                candidate.iter().filter(|d| service_of(d).is_some_and(|s| exp.takes(&s))).cloned().collect();
+            if canary.is_empty() {
+                shadow_records.extend(candidate.into_iter().enumerate().map(|(index, d)| Record::Decision {
+                    tick,
+                    time: observation.time,
+                    index,
+                    source: exp.name().to_owned(),
+                    decision: Box::new(d),
+                }));
+            } else {
+                let keep: Vec<bool> =
+                    plan.decisions.iter().map(|d| !service_of(d).is_some_and(|s| exp.takes(&s))).collect();
+                let mut i = 0;
+                plan.decisions.retain(|_| {
+                    i += 1;
+                    keep[i - 1]
+                });
+                sources = sources.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(s, _)| s).collect();
+                sources.extend(std::iter::repeat_n(exp.name().to_owned(), canary.len()));
+                plan.decisions.extend(canary);
+            }
+        }
+        self.live_prev = forecasts.as_ref().ok().cloned();
+        if !shadow_records.is_empty() {
+            // Shadow decisions are numbered after the applied ones, so outcomes (which only
+            // applied decisions get) match by (tick, index) alone.
+            let first = plan.decisions.len();
+            for (k, r) in shadow_records.iter_mut().enumerate() {
+                if let Record::Decision { index, .. } = r {
+                    *index = first + k;
+                }
+            }
+            self.last_records.extend(shadow_records.iter().cloned());
+            self.journal.append(shadow_records, false).context("writing the decision log")?;
+        }
         stages.decide_ms = ms(started.elapsed());
         over("decide", stages.decide_ms, budgets.decide_ms);
 
@@ -258,7 +323,7 @@ impl Daemon {
                     tick,
                     time: observation.time,
                     index,
-                    source: "live".into(),
+                    source: sources.get(index).cloned().unwrap_or_else(|| "live".into()),
                     decision: Box::new(d.clone()),
                 })
                 .collect();
@@ -363,8 +428,14 @@ impl Daemon {
                 "cost-model": role(self.roles.cost_model.live_label(), self.roles.cost_model.stats()),
             },
             "services": self.service_names(),
+            "experiments": self.experiments.iter().map(|e| e.status()).collect::<Vec<_>>(),
             "ledger": self.sim.ledger(),
         })
+    }
+
+    /// Each experiment's status.
+    pub fn experiments(&self) -> Vec<ExperimentStatus> {
+        self.experiments.iter().map(|e| e.status()).collect()
     }
 
     /// Role statistics, for metrics.

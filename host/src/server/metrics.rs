@@ -38,6 +38,12 @@ struct DecisionLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ExperimentLabel {
+    experiment: String,
+    side: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ServiceLabel {
     service: String,
 }
@@ -57,6 +63,8 @@ pub struct Metrics {
     slo_minutes: Family<ServiceLabel, Counter<f64, AtomicU64>>,
     cost: Counter<f64, AtomicU64>,
     dropped: Counter<f64, AtomicU64>,
+    experiment_decisions: Family<ExperimentLabel, Gauge>,
+    experiment_mape: Family<ExperimentLabel, Gauge<f64, AtomicU64>>,
     /// What was last exported, to turn the daemon's running totals into counter increments.
     seen: Mutex<Seen>,
 }
@@ -127,9 +135,23 @@ impl Metrics {
         registry.register("cost", "Spend so far (node-hours × price)", cost.clone());
         let dropped = Counter::<f64, AtomicU64>::default();
         registry.register("dropped_requests", "Requests dropped", dropped.clone());
+        let experiment_decisions = Family::<ExperimentLabel, Gauge>::default();
+        registry.register(
+            "experiment_decisions",
+            "Decisions an experiment's candidate has made",
+            experiment_decisions.clone(),
+        );
+        let experiment_mape = Family::<ExperimentLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "experiment_forecast_mape",
+            "Mean absolute percentage error of the one-step p50 forecast, candidate and live side by side",
+            experiment_mape.clone(),
+        );
         Self {
             registry,
             stage_seconds,
+            experiment_decisions,
+            experiment_mape,
             ticks,
             skipped,
             decisions,
@@ -192,6 +214,20 @@ impl Metrics {
         self.cost.inc_by(ledger.cost - seen.ledger.cost);
         self.dropped.inc_by(ledger.dropped_requests - seen.ledger.dropped_requests);
         seen.ledger = ledger.clone();
+    }
+
+    /// Publishes each experiment's figures.
+    pub fn experiments(&self, experiments: &[crate::control::ExperimentStatus]) {
+        for e in experiments {
+            let label = |side: &str| ExperimentLabel { experiment: e.name.clone(), side: side.into() };
+            self.experiment_decisions.get_or_create(&label("candidate")).set(e.decisions as i64);
+            if let Some(m) = e.candidate_mape {
+                self.experiment_mape.get_or_create(&label("candidate")).set(m);
+            }
+            if let Some(m) = e.live_mape {
+                self.experiment_mape.get_or_create(&label("live")).set(m);
+            }
+        }
     }
 
     /// The Prometheus text exposition.

@@ -1,0 +1,190 @@
+//! Experiments: a candidate plugin run beside the live one on the same observations. In
+//! `shadow` mode its decisions are journaled under the experiment's name and never applied; in
+//! `canary` mode (forecasters) they replace the live decisions for a fixed share of services.
+//! Each experiment is scored against the live plugin by the error of its one-step p50 demand
+//! forecast once the demand it forecast has been observed.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use foresight_sdk::PluginKind;
+use serde::Serialize;
+
+use crate::config::{Experiment, ExperimentMode, Guardrails};
+use crate::decide::{Decision, ReplicaPlanner, plan_nodes};
+use crate::observe::{Observation, Observer};
+use crate::plugins::{ForecastPolicy, Guarded, Native, PlanPolicy, QuarantineRule, Runtime};
+use crate::predict::{Forecasts, predict};
+
+/// One experiment's running state.
+pub struct Running {
+    spec: Experiment,
+    kind: PluginKind,
+    label: String,
+    forecaster: Option<Guarded<dyn ForecastPolicy>>,
+    cost_model: Option<Guarded<dyn PlanPolicy>>,
+    planner: ReplicaPlanner,
+    score: Score,
+    candidate_prev: Option<Forecasts>,
+    decisions: u64,
+}
+
+/// What status and metrics show of an experiment.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExperimentStatus {
+    /// Name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+    /// `shadow` or `canary`.
+    pub mode: ExperimentMode,
+    /// The candidate, `name@version`.
+    pub candidate: String,
+    /// Decisions it made (applied or not).
+    pub decisions: u64,
+    /// Mean absolute percentage error of its one-step p50 forecast, when it forecasts.
+    pub candidate_mape: Option<f64>,
+    /// The live forecaster's, over the same ticks.
+    pub live_mape: Option<f64>,
+}
+
+#[derive(Debug, Default)]
+struct Score {
+    candidate: (f64, u64),
+    live: (f64, u64),
+}
+
+impl Running {
+    /// Starts an experiment's candidate.
+    pub fn start(runtime: &Runtime, spec: &Experiment, plugin_dir: &std::path::Path) -> anyhow::Result<Self> {
+        let kind: PluginKind =
+            spec.role.parse().map_err(|e: String| anyhow::anyhow!("experiment `{}`: {e}", spec.name))?;
+        let file = if spec.file.is_absolute() { spec.file.clone() } else { plugin_dir.join(&spec.file) };
+        let table: toml::Table = spec.config.clone().into_iter().collect();
+        let plugin = runtime
+            .start_file(&file, Some(kind), &spec.limits, &toml::to_string(&table).unwrap_or_default())
+            .map_err(|e| anyhow::anyhow!("experiment `{}`: {e}", spec.name))?;
+        let label = crate::plugins::Policy::label(&plugin);
+        let plugin = Arc::new(plugin);
+        let rule = QuarantineRule {
+            max_consecutive_faults: spec.limits.max_consecutive_faults,
+            duration: spec.limits.quarantine(),
+        };
+        let native = |e: foresight_sdk::PluginError| anyhow::anyhow!("built-in baseline: {e}");
+        let (forecaster, cost_model) = match kind {
+            PluginKind::Forecaster => (
+                Some(Guarded::new(
+                    &spec.name,
+                    plugin as Arc<dyn ForecastPolicy>,
+                    Arc::new(Native::<seasonal_naive::SeasonalNaive>::forecaster("").map_err(native)?),
+                    rule,
+                )),
+                None,
+            ),
+            PluginKind::CostModel => (
+                None,
+                Some(Guarded::new(
+                    &spec.name,
+                    plugin as Arc<dyn PlanPolicy>,
+                    Arc::new(Native::<spot_mix::SpotMix>::cost_model("").map_err(native)?),
+                    rule,
+                )),
+            ),
+            PluginKind::Scorer => {
+                anyhow::bail!(
+                    "experiment `{}`: the planner does not consult a scorer yet, so a scorer experiment would decide nothing",
+                    spec.name
+                )
+            }
+        };
+        Ok(Self {
+            spec: spec.clone(),
+            kind,
+            label,
+            forecaster,
+            cost_model,
+            planner: ReplicaPlanner::default(),
+            score: Score::default(),
+            candidate_prev: None,
+            decisions: 0,
+        })
+    }
+
+    /// Name of the experiment.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// Whether a service is in this canary's share (stable across restarts).
+    pub fn takes(&self, service: &str) -> bool {
+        if self.spec.mode != ExperimentMode::Canary {
+            return false;
+        }
+        let mut h = std::hash::DefaultHasher::new();
+        (&self.spec.name, service).hash(&mut h);
+        (h.finish() % 10_000) as f64 / 10_000.0 < self.spec.share
+    }
+
+    /// Runs the candidate on this tick's observation. `live` is the live forecast (scored
+    /// alongside) and `live_decisions` the live replica decisions (the floor for node plans).
+    pub fn decide(
+        &mut self,
+        o: &Observation,
+        observer: &dyn Observer,
+        live: Option<&Forecasts>,
+        live_prev: Option<&Forecasts>,
+        live_decisions: &[Decision],
+        guardrails: &Guardrails,
+    ) -> Vec<Decision> {
+        let decisions = match (self.kind, &self.forecaster, &self.cost_model, live) {
+            (PluginKind::Forecaster, Some(forecaster), _, _) => match predict(o, observer, forecaster) {
+                Ok(f) => {
+                    score(&mut self.score.candidate, self.candidate_prev.as_ref(), o);
+                    score(&mut self.score.live, live_prev, o);
+                    let d = self.planner.plan(o, &f, guardrails);
+                    self.candidate_prev = Some(f);
+                    d
+                }
+                Err(faults) => {
+                    tracing::warn!(experiment = %self.spec.name, ?faults, "candidate forecaster failed this tick");
+                    Vec::new()
+                }
+            },
+            (PluginKind::CostModel, _, Some(cost_model), Some(f)) => {
+                plan_nodes(o, f, live_decisions, cost_model)
+            }
+            _ => Vec::new(),
+        };
+        self.decisions += decisions.len() as u64;
+        decisions
+    }
+
+    /// Status for the API and metrics.
+    pub fn status(&self) -> ExperimentStatus {
+        let mape = |(sum, n): (f64, u64)| (n > 0).then(|| sum / n as f64);
+        ExperimentStatus {
+            name: self.spec.name.clone(),
+            role: self.spec.role.clone(),
+            mode: self.spec.mode,
+            candidate: self.label.clone(),
+            decisions: self.decisions,
+            candidate_mape: mape(self.score.candidate),
+            live_mape: mape(self.score.live),
+        }
+    }
+}
+
+/// Adds the absolute percentage errors of last tick's one-step p50 forecasts against the
+/// demand this observation reports.
+fn score(acc: &mut (f64, u64), previous: Option<&Forecasts>, o: &Observation) {
+    let Some(f) = previous else { return };
+    for (s, service) in o.services.iter().enumerate() {
+        for (r, actual) in service.demand_rps.iter().enumerate() {
+            if *actual > 0.0 && s < f.demand.len() {
+                let forecast = f.at(s, r, o.step_s, 0.5);
+                acc.0 += (forecast - actual).abs() / actual;
+                acc.1 += 1;
+            }
+        }
+    }
+}
