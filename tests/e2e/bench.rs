@@ -75,3 +75,39 @@ fn sim_bench_prints_every_promised_figure() {
     assert_eq!((figures["clusters"].as_u64(), figures["nodes"].as_u64()), (Some(3), Some(36)));
     assert_eq!(figures["simulated_ticks"], 120);
 }
+
+#[test]
+fn loop_bench_prints_every_promised_figure() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).expect("mkdir");
+    for name in fixtures::REFERENCE {
+        std::fs::copy(fixtures::component(name), plugins.join(format!("{name}.wasm"))).expect("copy");
+    }
+    let output = foresight()
+        .args([
+            "bench",
+            "loop",
+            "--json",
+            "--clusters",
+            "3",
+            "--nodes",
+            "12",
+            "--services",
+            "4",
+            "--warmup",
+            "1h",
+            "--ticks",
+            "5",
+        ])
+        .env("FORESIGHT_PLUGINS__DIR", &plugins)
+        .output()
+        .expect("foresight runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let figures: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    for key in ["tick_p50_ms", "tick_p99_ms", "rss_mb"] {
+        let value = figures[key].as_f64().unwrap_or_else(|| panic!("`{key}` missing in {figures}"));
+        assert!(value.is_finite() && value > 0.0, "`{key}` = {value}");
+    }
+    assert_eq!(figures["ticks"], 5);
+}

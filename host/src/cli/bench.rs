@@ -336,3 +336,99 @@ fn peak_rss_mb() -> Option<f64> {
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
+
+/// Options of `foresight bench loop`.
+#[derive(Debug, clap::Args)]
+pub struct LoopArgs {
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Clusters after scaling.
+    #[arg(long, default_value_t = 20)]
+    clusters: usize,
+    /// Nodes per cluster after scaling.
+    #[arg(long, default_value_t = 500)]
+    nodes: u32,
+    /// Services after scaling.
+    #[arg(long, default_value_t = 200)]
+    services: usize,
+    /// Simulated time run before measuring, so forecasters see real history.
+    #[arg(long, default_value = "1d")]
+    warmup: humantime::Duration,
+    /// Ticks measured.
+    #[arg(long, default_value_t = 100)]
+    ticks: u64,
+}
+
+/// What `bench loop` measured.
+#[derive(Debug, Serialize)]
+struct LoopFigures {
+    clusters: usize,
+    services: usize,
+    ticks: u64,
+    tick_p50_ms: f64,
+    tick_p99_ms: f64,
+    observe_p99_ms: f64,
+    predict_p50_ms: f64,
+    predict_p99_ms: f64,
+    decide_p50_ms: f64,
+    decide_p99_ms: f64,
+    act_p99_ms: f64,
+    rss_mb: f64,
+}
+
+/// Runs the loop benchmark.
+pub fn tick_loop(args: &LoopArgs, config: Config) -> anyhow::Result<ExitCode> {
+    use crate::backends::sim::Scenario;
+    use crate::control::Daemon;
+
+    let base = Scenario::load(&config.backend.scenario.relative())?;
+    let scenario = scale(base, args.clusters, args.nodes, args.services)?;
+    let step = u64::from(scenario.step_s);
+    let log = tempfile::tempdir()?;
+    let mut config = config;
+    config.decisions.log = log.path().join("decisions.jsonl").into();
+    let mut daemon = Daemon::with_scenario(config, None, scenario)?;
+    daemon.warm_up(args.warmup.as_secs() / step);
+    let mut stages: [Vec<f64>; 5] = Default::default();
+    for _ in 0..args.ticks {
+        let s = daemon.tick()?.stages;
+        let total = s.observe_ms + s.predict_ms + s.decide_ms + s.act_ms;
+        for (v, x) in stages.iter_mut().zip([s.observe_ms, s.predict_ms, s.decide_ms, s.act_ms, total]) {
+            v.push(x);
+        }
+    }
+    let q = |v: &mut Vec<f64>, p: f64| {
+        v.sort_by(f64::total_cmp);
+        v[((v.len() - 1) as f64 * p).round() as usize]
+    };
+    let [observe, predict, decide, act, total] = &mut stages;
+    let f = LoopFigures {
+        clusters: args.clusters,
+        services: args.services,
+        ticks: args.ticks,
+        tick_p50_ms: q(total, 0.5),
+        tick_p99_ms: q(total, 0.99),
+        observe_p99_ms: q(observe, 0.99),
+        predict_p50_ms: q(predict, 0.5),
+        predict_p99_ms: q(predict, 0.99),
+        decide_p50_ms: q(decide, 0.5),
+        decide_p99_ms: q(decide, 0.99),
+        act_p99_ms: q(act, 0.99),
+        rss_mb: peak_rss_mb().unwrap_or(f64::NAN),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&f)?);
+    } else {
+        println!(
+            "loop benchmark: {} clusters, {} services, {} ticks after warm-up",
+            f.clusters, f.services, f.ticks
+        );
+        println!("  tick      p50 {:>8.1} ms   p99 {:>8.1} ms", f.tick_p50_ms, f.tick_p99_ms);
+        println!("  predict   p50 {:>8.1} ms   p99 {:>8.1} ms", f.predict_p50_ms, f.predict_p99_ms);
+        println!("  decide    p50 {:>8.1} ms   p99 {:>8.1} ms", f.decide_p50_ms, f.decide_p99_ms);
+        println!("  observe   p99 {:>8.1} ms;  act p99 {:.1} ms", f.observe_p99_ms, f.act_p99_ms);
+        println!("  peak RSS  {:>8.1} MB", f.rss_mb);
+    }
+    Ok(ExitCode::SUCCESS)
+}

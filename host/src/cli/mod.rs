@@ -107,6 +107,10 @@ enum BenchCommand {
     /// with a no-op policy; print simulated ticks/s and peak memory.
     #[command(after_help = "Example:\n  foresight bench sim --json")]
     Sim(bench::SimArgs),
+    /// Tick the whole loop (every policy in Wasm) on the scaled-up simulator and print tick
+    /// latency per stage (p50/p99) and memory.
+    #[command(after_help = "Example:\n  foresight bench loop --json")]
+    Loop(bench::LoopArgs),
 }
 
 fn parse_kind(s: &str) -> Result<PluginKind, String> {
@@ -155,6 +159,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugin(PluginCommand::New { name, kind, dir }) => scaffold::new_plugin(&name, kind, &dir),
         Command::Bench(BenchCommand::Scorer(args)) => bench::scorer(&args, &load_config()?),
         Command::Bench(BenchCommand::Sim(args)) => bench::sim(&args),
+        Command::Bench(BenchCommand::Loop(args)) => bench::tick_loop(&args, load_config()?),
         Command::Config(ConfigCommand::Check { file }) => {
             let file = file.unwrap_or(cli.config);
             match crate::config::Config::load(&file, true) {

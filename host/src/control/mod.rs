@@ -148,6 +148,15 @@ impl Daemon {
         }
         let scenario_path = config.backend.scenario.relative();
         let scenario = Scenario::load(&scenario_path).with_context(|| "loading [backend] scenario")?;
+        Self::with_scenario(config, config_file, scenario)
+    }
+
+    /// A daemon running `scenario` rather than the configured one (benchmarks scale one up).
+    pub fn with_scenario(
+        config: Config,
+        config_file: Option<std::path::PathBuf>,
+        scenario: Scenario,
+    ) -> anyhow::Result<Self> {
         let runtime = Arc::new(
             Runtime::new(Some(config.plugins.cache_dir()))
                 .map_err(|e| anyhow::anyhow!("plugin runtime: {e:#}"))?,
@@ -431,6 +440,13 @@ impl Daemon {
             "experiments": self.experiments.iter().map(|e| e.status()).collect::<Vec<_>>(),
             "ledger": self.sim.ledger(),
         })
+    }
+
+    /// Advances the simulator without deciding (to build up demand history).
+    pub fn warm_up(&mut self, steps: u64) {
+        for _ in 0..steps {
+            self.sim.step();
+        }
     }
 
     /// Each experiment's status.
