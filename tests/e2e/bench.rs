@@ -111,3 +111,26 @@ fn loop_bench_prints_every_promised_figure() {
     }
     assert_eq!(figures["ticks"], 5);
 }
+
+#[test]
+fn reload_bench_prints_every_promised_figure() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).expect("mkdir");
+    for name in fixtures::REFERENCE {
+        std::fs::copy(fixtures::component(name), plugins.join(format!("{name}.wasm"))).expect("copy");
+    }
+    let output = foresight()
+        .args(["bench", "reload", "--json", "--swaps", "6"])
+        .env("FORESIGHT_PLUGINS__DIR", &plugins)
+        .output()
+        .expect("foresight runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let figures: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    for key in ["swap_p50_ms", "swap_p99_ms"] {
+        let value = figures[key].as_f64().unwrap_or_else(|| panic!("`{key}` missing in {figures}"));
+        assert!(value.is_finite() && value > 0.0, "`{key}` = {value}");
+    }
+    assert_eq!((figures["swaps"].as_u64(), figures["failed_ticks"].as_u64()), (Some(6), Some(0)));
+    assert!(figures["missed_ticks"].is_u64());
+}

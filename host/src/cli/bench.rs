@@ -432,3 +432,89 @@ pub fn tick_loop(args: &LoopArgs, config: Config) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// Options of `foresight bench reload`.
+#[derive(Debug, clap::Args)]
+pub struct ReloadArgs {
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Plugin swaps.
+    #[arg(long, default_value_t = 1000)]
+    swaps: u64,
+    /// Tick interval the swaps must fit between.
+    #[arg(long, default_value = "20ms")]
+    interval: humantime::Duration,
+}
+
+/// What `bench reload` measured.
+#[derive(Debug, Serialize)]
+struct ReloadFigures {
+    swaps: u64,
+    ticks: u64,
+    swap_p50_ms: f64,
+    swap_p99_ms: f64,
+    missed_ticks: u64,
+    failed_ticks: u64,
+}
+
+/// Runs the reload benchmark: the forecaster role alternates between two configurations of the
+/// forecaster component, each candidate prepared (cache load, start, conformance verdict) and
+/// swapped in between ticks, as hot reload does.
+pub fn reload(args: &ReloadArgs, config: Config) -> anyhow::Result<ExitCode> {
+    use crate::control::{Daemon, Reload, Verdicts, prepare};
+
+    let log = tempfile::tempdir()?;
+    let mut config = config;
+    config.decisions.log = log.path().join("decisions.jsonl").into();
+    let mut daemon = Daemon::new(config.clone(), None)?;
+    daemon.warm_up(120);
+    let interval = Duration::from(args.interval);
+    let mut roles = [config.plugins.forecaster.clone(), config.plugins.forecaster.clone()];
+    roles[1].config.insert("min-cycles".into(), toml::Value::Integer(2));
+    let mut verdicts = Verdicts::default();
+    let (mut swap_ms, mut missed, mut failed, mut ticks) = (Vec::new(), 0, 0, 0);
+    let mut next = Instant::now();
+    for i in 0..args.swaps {
+        let started = Instant::now();
+        let role = &roles[(i % 2) as usize];
+        match prepare(daemon.runtime(), &config, PluginKind::Forecaster, role, &mut verdicts) {
+            Reload::Plugin { kind, plugin } => {
+                daemon.swap(kind, plugin);
+            }
+            Reload::Refused { reason, .. } => bail!("a candidate was refused: {reason}"),
+            Reload::Config(_) => {}
+        }
+        swap_ms.push(ms(started.elapsed()));
+        // A tick is missed when it could not start on schedule; failed when it did not act.
+        if Instant::now() > next + interval {
+            missed += 1;
+        }
+        next = Instant::now().max(next) + interval;
+        let summary = daemon.tick()?;
+        ticks += 1;
+        if summary.skipped_acting || summary.rejected > 0 {
+            failed += 1;
+        }
+    }
+    let q = |v: &mut Vec<f64>, p: f64| {
+        v.sort_by(f64::total_cmp);
+        v[((v.len() - 1) as f64 * p).round() as usize]
+    };
+    let f = ReloadFigures {
+        swaps: args.swaps,
+        ticks,
+        swap_p50_ms: q(&mut swap_ms, 0.5),
+        swap_p99_ms: q(&mut swap_ms, 0.99),
+        missed_ticks: missed,
+        failed_ticks: failed,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&f)?);
+    } else {
+        println!("reload benchmark: {} swaps over {} ticks", f.swaps, f.ticks);
+        println!("  swap      p50 {:>8.2} ms   p99 {:>8.2} ms", f.swap_p50_ms, f.swap_p99_ms);
+        println!("  missed ticks {}, failed ticks {}", f.missed_ticks, f.failed_ticks);
+    }
+    Ok(ExitCode::SUCCESS)
+}

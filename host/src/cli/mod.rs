@@ -111,6 +111,10 @@ enum BenchCommand {
     /// latency per stage (p50/p99) and memory.
     #[command(after_help = "Example:\n  foresight bench loop --json")]
     Loop(bench::LoopArgs),
+    /// Swap plugins back and forth while the loop ticks; print swap latency and missed or
+    /// failed ticks.
+    #[command(after_help = "Example:\n  foresight bench reload --json")]
+    Reload(bench::ReloadArgs),
 }
 
 fn parse_kind(s: &str) -> Result<PluginKind, String> {
@@ -160,6 +164,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Scorer(args)) => bench::scorer(&args, &load_config()?),
         Command::Bench(BenchCommand::Sim(args)) => bench::sim(&args),
         Command::Bench(BenchCommand::Loop(args)) => bench::tick_loop(&args, load_config()?),
+        Command::Bench(BenchCommand::Reload(args)) => bench::reload(&args, load_config()?),
         Command::Config(ConfigCommand::Check { file }) => {
             let file = file.unwrap_or(cli.config);
             match crate::config::Config::load(&file, true) {

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 pub use experiments::ExperimentStatus;
 pub use journal::{Journal, Record};
-pub use reload::{Reload, Reloader};
+pub use reload::{Reload, Reloader, Verdicts, prepare};
 
 use crate::act::Outcome;
 use crate::backends::sim::{Scenario, Simulator};
@@ -379,18 +379,13 @@ impl Daemon {
     /// Swaps in whatever the reloader has made ready, between ticks, and journals it.
     fn apply_reloads(&mut self, tick: u64) -> anyhow::Result<()> {
         let Some(reloader) = &self.reloader else { return Ok(()) };
+        let ready: Vec<Reload> = reloader.ready.try_iter().collect();
         let mut records = Vec::new();
-        while let Ok(reload) = reloader.ready.try_recv() {
+        for reload in ready {
             records.push(match reload {
                 Reload::Plugin { kind, plugin } => {
-                    let label = crate::plugins::Policy::label(plugin.as_ref());
                     let what = plugin.path().display().to_string();
-                    match kind {
-                        PluginKind::Forecaster => self.roles.forecaster.swap(plugin),
-                        PluginKind::Scorer => self.roles.scorer.swap(plugin),
-                        PluginKind::CostModel => self.roles.cost_model.swap(plugin),
-                    }
-                    tracing::info!(role = %kind, plugin = %label, "plugin swapped in");
+                    let label = self.swap(kind, plugin);
                     Record::Reload { tick, what, accepted: true, detail: format!("{kind} is now {label}") }
                 }
                 Reload::Config(config) => {
@@ -409,6 +404,28 @@ impl Daemon {
         }
         self.last_records.extend(records.iter().cloned());
         self.journal.append(records, true).context("writing the decision log")
+    }
+
+    /// Puts a started plugin in a role, between ticks; returns its label.
+    pub fn swap(&mut self, kind: PluginKind, plugin: Arc<WasmPlugin>) -> String {
+        let label = crate::plugins::Policy::label(plugin.as_ref());
+        match kind {
+            PluginKind::Forecaster => self.roles.forecaster.swap(plugin),
+            PluginKind::Scorer => self.roles.scorer.swap(plugin),
+            PluginKind::CostModel => self.roles.cost_model.swap(plugin),
+        }
+        tracing::info!(role = %kind, plugin = %label, "plugin swapped in");
+        label
+    }
+
+    /// The plugin runtime.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self._runtime
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// The tick interval now in force (it may change with the configuration).

@@ -78,6 +78,11 @@ fn same(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// Conformance verdicts by (component hash, kind, configuration): a component already checked
+/// with the same configuration is not checked again, so swapping back and forth is cheap.
+#[derive(Debug, Default)]
+pub struct Verdicts(std::collections::HashMap<(String, PluginKind, String), Result<(), String>>);
+
 fn worker(
     runtime: Arc<Runtime>,
     config_file: PathBuf,
@@ -85,6 +90,7 @@ fn worker(
     events: Receiver<PathBuf>,
     ready: Sender<Reload>,
 ) {
+    let mut verdicts = Verdicts::default();
     while let Ok(first) = events.recv() {
         // Gather everything that changes while the writer finishes.
         let mut changed = vec![first];
@@ -135,13 +141,19 @@ fn worker(
         for kind in roles_to_start {
             let role = config.plugins.roles().into_iter().find(|(k, _)| *k == kind).map(|(_, r)| r.clone());
             let Some(role) = role else { continue };
-            let _ = ready.send(prepare(&runtime, &config, kind, &role));
+            let _ = ready.send(prepare(&runtime, &config, kind, &role, &mut verdicts));
         }
     }
 }
 
-/// Compiles, starts and checks a candidate for `kind`.
-fn prepare(runtime: &Runtime, config: &Config, kind: PluginKind, role: &RoleConfig) -> Reload {
+/// Compiles (or loads from the cache), starts and checks a candidate for `kind`.
+pub fn prepare(
+    runtime: &Runtime,
+    config: &Config,
+    kind: PluginKind,
+    role: &RoleConfig,
+    verdicts: &mut Verdicts,
+) -> Reload {
     let file = config.plugins.file(role);
     let refuse = |reason: String| {
         tracing::error!(role = %kind, file = %file.display(), "refusing the candidate plugin; the old one keeps serving: {reason}");
@@ -151,10 +163,18 @@ fn prepare(runtime: &Runtime, config: &Config, kind: PluginKind, role: &RoleConf
         Ok(p) => p,
         Err(e) => return refuse(e.to_string()),
     };
-    let report = conformance::check(&plugin);
-    if !report.passed() {
-        return refuse(format!("failed its conformance check: {}", report.failures().join("; ")));
+    let key = (plugin.hash().to_owned(), kind, plugin.config().to_owned());
+    let verdict = verdicts
+        .0
+        .entry(key)
+        .or_insert_with(|| {
+            let report = conformance::check(&plugin);
+            if report.passed() { Ok(()) } else { Err(report.failures().join("; ")) }
+        })
+        .clone();
+    if let Err(failures) = verdict {
+        return refuse(format!("failed its conformance check: {failures}"));
     }
-    tracing::info!(role = %kind, plugin = %report.plugin, "candidate passed its checks; swapping it in between ticks");
+    tracing::info!(role = %kind, plugin = %crate::plugins::Policy::label(&plugin), "candidate passed its checks; swapping it in between ticks");
     Reload::Plugin { kind, plugin: Arc::new(plugin) }
 }
