@@ -288,3 +288,36 @@ fn a_shadow_experiment_records_decisions_and_applies_none() {
         assert!(!applied, "a shadow decision was applied: {s}");
     }
 }
+
+#[test]
+fn a_canary_experiment_applies_its_decisions_for_its_share_only() {
+    let mut d = Daemon::start_with(|config| {
+        let mut text = std::fs::read_to_string(config).expect("read");
+        text.push_str(
+            "\n[[experiments]]\nname = \"all-in\"\nrole = \"forecaster\"\nfile = \"seasonal-naive.wasm\"\nconfig = { seasons-s = [86400], weights = [1.0] }\nmode = \"canary\"\nshare = 1.0\n",
+        );
+        std::fs::write(config, text).expect("write");
+    });
+    d.wait_ready();
+    d.wait_for("canary decisions", |s| s["experiments"][0]["decisions"].as_u64().unwrap_or(0) > 0);
+    d.signal("-TERM");
+    assert!(d.child.wait().expect("wait").success());
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&d.log)
+        .expect("log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    // With a share of 1 every replica decision is the canary's, and it is applied.
+    let replicas: Vec<_> = records
+        .iter()
+        .filter(|r| r["record"] == "decision" && r["action"]["kind"] == "set-replicas")
+        .collect();
+    assert!(!replicas.is_empty());
+    for r in &replicas {
+        assert_eq!(r["source"], "all-in", "{r}");
+        let applied = records
+            .iter()
+            .any(|o| o["record"] == "outcome" && o["tick"] == r["tick"] && o["index"] == r["index"]);
+        assert!(applied, "a canary decision was not applied: {r}");
+    }
+}
