@@ -79,11 +79,7 @@ fn sim_bench_prints_every_promised_figure() {
 #[test]
 fn loop_bench_prints_every_promised_figure() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let plugins = dir.path().join("plugins");
-    std::fs::create_dir(&plugins).expect("mkdir");
-    for name in fixtures::REFERENCE {
-        std::fs::copy(fixtures::component(name), plugins.join(format!("{name}.wasm"))).expect("copy");
-    }
+    let plugins = fixtures::plugin_dir(dir.path());
     let output = foresight()
         .args([
             "bench",
@@ -115,11 +111,7 @@ fn loop_bench_prints_every_promised_figure() {
 #[test]
 fn reload_bench_prints_every_promised_figure() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let plugins = dir.path().join("plugins");
-    std::fs::create_dir(&plugins).expect("mkdir");
-    for name in fixtures::REFERENCE {
-        std::fs::copy(fixtures::component(name), plugins.join(format!("{name}.wasm"))).expect("copy");
-    }
+    let plugins = fixtures::plugin_dir(dir.path());
     let output = foresight()
         .args(["bench", "reload", "--json", "--swaps", "6"])
         .env("FORESIGHT_PLUGINS__DIR", &plugins)

@@ -27,11 +27,7 @@ impl Daemon {
         let config = dir.path().join("foresight.toml");
         std::fs::copy(fixtures::workspace().join("config/foresight.toml"), &config).expect("config");
         edit(&config);
-        let plugins = dir.path().join("plugins");
-        std::fs::create_dir(&plugins).expect("mkdir");
-        for name in fixtures::REFERENCE {
-            std::fs::copy(fixtures::component(name), plugins.join(format!("{name}.wasm"))).expect("copy");
-        }
+        let plugins = fixtures::plugin_dir(dir.path());
         let log = dir.path().join("decisions.jsonl");
         let mut child = foresight()
             .arg("run")
@@ -127,13 +123,17 @@ impl Daemon {
         std::fs::rename(&tmp, target).expect("rename");
     }
 
-    fn reload_records(&self) -> Vec<serde_json::Value> {
+    /// Every record of the decision log so far; each line must parse.
+    fn records(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|r| r["record"] == "reload")
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
             .collect()
+    }
+
+    fn reload_records(&self) -> Vec<serde_json::Value> {
+        self.records().into_iter().filter(|r| r["record"] == "reload").collect()
     }
 
     fn signal(&self, signal: &str) {
@@ -274,11 +274,7 @@ fn a_shadow_experiment_records_decisions_and_applies_none() {
     d.signal("-TERM");
     assert!(d.child.wait().expect("wait").success());
 
-    let records: Vec<serde_json::Value> = std::fs::read_to_string(&d.log)
-        .expect("log")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON"))
-        .collect();
+    let records = d.records();
     let shadow: Vec<_> = records.iter().filter(|r| r["source"] == "daily-only").collect();
     assert!(!shadow.is_empty(), "no shadow decision journaled");
     for s in shadow {
@@ -302,11 +298,7 @@ fn a_canary_experiment_applies_its_decisions_for_its_share_only() {
     d.wait_for("canary decisions", |s| s["experiments"][0]["decisions"].as_u64().unwrap_or(0) > 0);
     d.signal("-TERM");
     assert!(d.child.wait().expect("wait").success());
-    let records: Vec<serde_json::Value> = std::fs::read_to_string(&d.log)
-        .expect("log")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON"))
-        .collect();
+    let records = d.records();
     // With a share of 1 every replica decision is the canary's, and it is applied.
     let replicas: Vec<_> = records
         .iter()

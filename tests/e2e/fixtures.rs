@@ -78,3 +78,14 @@ pub fn truncated(dir: &Path) -> PathBuf {
     std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("write");
     path
 }
+
+/// A folder under `dir` holding the reference plugins under the names the default
+/// configuration loads.
+pub fn plugin_dir(dir: &Path) -> PathBuf {
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).expect("mkdir");
+    for name in REFERENCE {
+        std::fs::copy(component(name), plugins.join(format!("{name}.wasm"))).expect("copy");
+    }
+    plugins
+}

@@ -6,11 +6,7 @@ use crate::fixtures::{self, foresight};
 #[test]
 fn the_daemon_ticks_and_journals_decisions_with_reasons() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let plugins = dir.path().join("plugins");
-    std::fs::create_dir(&plugins).expect("mkdir");
-    for name in fixtures::REFERENCE {
-        std::fs::copy(fixtures::component(name), plugins.join(format!("{name}.wasm"))).expect("copy");
-    }
+    let plugins = fixtures::plugin_dir(dir.path());
     let log = dir.path().join("decisions.jsonl");
     let out = foresight()
         .args(["run", "--ticks", "20"])

@@ -199,8 +199,13 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn median(values: &mut [f64]) -> f64 {
+    quantile(values, 0.5)
+}
+
+/// The `p`-quantile of `values` (nearest rank); sorts them.
+fn quantile(values: &mut [f64], p: f64) -> f64 {
     values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+    values[((values.len() - 1) as f64 * p).round() as usize]
 }
 
 /// Options of `foresight bench sim`.
@@ -398,23 +403,19 @@ pub fn tick_loop(args: &LoopArgs, config: Config) -> anyhow::Result<ExitCode> {
             v.push(x);
         }
     }
-    let q = |v: &mut Vec<f64>, p: f64| {
-        v.sort_by(f64::total_cmp);
-        v[((v.len() - 1) as f64 * p).round() as usize]
-    };
     let [observe, predict, decide, act, total] = &mut stages;
     let f = LoopFigures {
         clusters: args.clusters,
         services: args.services,
         ticks: args.ticks,
-        tick_p50_ms: q(total, 0.5),
-        tick_p99_ms: q(total, 0.99),
-        observe_p99_ms: q(observe, 0.99),
-        predict_p50_ms: q(predict, 0.5),
-        predict_p99_ms: q(predict, 0.99),
-        decide_p50_ms: q(decide, 0.5),
-        decide_p99_ms: q(decide, 0.99),
-        act_p99_ms: q(act, 0.99),
+        tick_p50_ms: quantile(total, 0.5),
+        tick_p99_ms: quantile(total, 0.99),
+        observe_p99_ms: quantile(observe, 0.99),
+        predict_p50_ms: quantile(predict, 0.5),
+        predict_p99_ms: quantile(predict, 0.99),
+        decide_p50_ms: quantile(decide, 0.5),
+        decide_p99_ms: quantile(decide, 0.99),
+        act_p99_ms: quantile(act, 0.99),
         rss_mb: peak_rss_mb().unwrap_or(f64::NAN),
     };
     if args.json {
@@ -497,15 +498,11 @@ pub fn reload(args: &ReloadArgs, config: Config) -> anyhow::Result<ExitCode> {
             failed += 1;
         }
     }
-    let q = |v: &mut Vec<f64>, p: f64| {
-        v.sort_by(f64::total_cmp);
-        v[((v.len() - 1) as f64 * p).round() as usize]
-    };
     let f = ReloadFigures {
         swaps: args.swaps,
         ticks,
-        swap_p50_ms: q(&mut swap_ms, 0.5),
-        swap_p99_ms: q(&mut swap_ms, 0.99),
+        swap_p50_ms: quantile(&mut swap_ms, 0.5),
+        swap_p99_ms: quantile(&mut swap_ms, 0.99),
         missed_ticks: missed,
         failed_ticks: failed,
     };

@@ -2,38 +2,14 @@
 //! tests all draw from here, so a plugin is exercised the same way everywhere.
 
 use foresight_sdk::scorer::features;
+
+pub use crate::backends::sim::Rng;
 use foresight_sdk::{
     Candidates, ClusterDemand, Event, ForecastRequest, Offering, PlanRequest, Series, Workload,
 };
 
 /// User regions of the sample workload.
 pub const REGIONS: [&str; 3] = ["eu-west", "us-east", "ap-south"];
-
-/// A small deterministic generator (SplitMix64), so samples never depend on a crate's RNG.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator for a seed.
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn next_f64(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Uniform in [lo, hi).
-    pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.next_f64()
-    }
-}
 
 /// A latency-sensitive service with demand from every sample region.
 pub fn workload() -> Workload {

@@ -27,6 +27,7 @@ mod world;
 
 pub use latency::{Queue, Route, erlang_c, latency_quantile_ms, mean_latency_ms};
 pub use ledger::{Ledger, TickReport};
+pub use rng::Rng;
 pub use scenario::{
     BatchSpec, ClusterSpec, Disruption, EventSpec, OfferingSpec, PoolSpec, Scenario, ScenarioError,
     ServiceSpec,

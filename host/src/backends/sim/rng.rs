@@ -7,7 +7,7 @@ pub struct Rng(u64);
 impl Rng {
     /// A generator for a seed.
     pub fn new(seed: u64) -> Self {
-        Self(seed ^ 0x5EED_F0E5_1647_0001)
+        Self(seed)
     }
 
     /// Uniform in [0, 1).
@@ -18,6 +18,11 @@ impl Rng {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;
         (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in [lo, hi).
+    pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.next_f64()
     }
 
     /// True with probability `p`.
