@@ -155,6 +155,7 @@ fn it_serves_metrics_status_and_decisions_while_ticking_and_stops_on_sigterm() {
     for name in [
         "foresight_tick_stage_seconds_bucket",
         "foresight_plugin_calls_total",
+        "foresight_plugin_call_seconds_total",
         "foresight_cost_total",
         "foresight_decisions_total",
     ] {

@@ -51,6 +51,8 @@ pub struct RoleStats {
     faults: AtomicU64,
     fallbacks: AtomicU64,
     quarantines: AtomicU64,
+    /// Time spent in calls (live plugin and fallbacks), nanoseconds.
+    busy_ns: AtomicU64,
     by_kind: Mutex<BTreeMap<&'static str, u64>>,
     last_fault: Mutex<Option<PluginFault>>,
 }
@@ -66,6 +68,8 @@ pub struct StatsSnapshot {
     pub fallbacks: u64,
     /// Quarantines begun.
     pub quarantines: u64,
+    /// Seconds spent in calls, fallbacks included.
+    pub call_seconds: f64,
     /// Faults by kind label.
     pub faults_by_kind: BTreeMap<&'static str, u64>,
     /// The most recent fault, as text.
@@ -133,6 +137,17 @@ impl<P: ?Sized + Policy> Guarded<P> {
         check: impl Fn(&R) -> Result<(), String>,
     ) -> Result<Served<R>, Vec<PluginFault>> {
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let result = self.serve(run, check);
+        self.stats.busy_ns.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        result
+    }
+
+    fn serve<R>(
+        &self,
+        run: impl Fn(&P) -> Result<R, Fault>,
+        check: impl Fn(&R) -> Result<(), String>,
+    ) -> Result<Served<R>, Vec<PluginFault>> {
         let attempt =
             |slot: &Slot<P>| run(&slot.plugin).and_then(|v| check(&v).map(|()| v).map_err(Fault::Malformed));
         let live = self.live.load_full();
@@ -179,6 +194,7 @@ impl<P: ?Sized + Policy> Guarded<P> {
             faults: self.stats.faults.load(Ordering::Relaxed),
             fallbacks: self.stats.fallbacks.load(Ordering::Relaxed),
             quarantines: self.stats.quarantines.load(Ordering::Relaxed),
+            call_seconds: self.stats.busy_ns.load(Ordering::Relaxed) as f64 / 1e9,
             faults_by_kind: self.stats.by_kind.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             last_fault: self
                 .stats

@@ -56,6 +56,7 @@ pub struct Metrics {
     skipped: Counter,
     decisions: Family<DecisionLabel, Counter>,
     plugin_calls: Family<Role, Counter>,
+    plugin_call_seconds: Family<Role, Counter<f64, AtomicU64>>,
     plugin_faults: Family<RoleFault, Counter>,
     plugin_fallbacks: Family<Role, Counter>,
     plugin_quarantines: Family<Role, Counter>,
@@ -105,6 +106,12 @@ impl Metrics {
         registry.register("decisions", "Decisions by action kind and outcome", decisions.clone());
         let plugin_calls = Family::<Role, Counter>::default();
         registry.register("plugin_calls", "Calls to a policy role", plugin_calls.clone());
+        let plugin_call_seconds = Family::<Role, Counter<f64, AtomicU64>>::default();
+        registry.register(
+            "plugin_call_seconds",
+            "Time spent in a role's calls, fallbacks included (divide by plugin_calls for the mean)",
+            plugin_call_seconds.clone(),
+        );
         let plugin_faults = Family::<RoleFault, Counter>::default();
         registry.register(
             "plugin_faults",
@@ -156,6 +163,7 @@ impl Metrics {
             skipped,
             decisions,
             plugin_calls,
+            plugin_call_seconds,
             plugin_faults,
             plugin_fallbacks,
             plugin_quarantines,
@@ -195,6 +203,9 @@ impl Metrics {
             let label = Role { role: (*role).into() };
             let before = seen.roles.get(*role).cloned().unwrap_or_default();
             self.plugin_calls.get_or_create(&label).inc_by(now.calls - before.calls);
+            self.plugin_call_seconds
+                .get_or_create(&label)
+                .inc_by((now.call_seconds - before.call_seconds).max(0.0));
             self.plugin_fallbacks.get_or_create(&label).inc_by(now.fallbacks - before.fallbacks);
             self.plugin_quarantines.get_or_create(&label).inc_by(now.quarantines - before.quarantines);
             self.plugin_quarantined.get_or_create(&label).set(i64::from(now.quarantined));
