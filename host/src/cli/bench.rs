@@ -208,15 +208,9 @@ fn quantile(values: &mut [f64], p: f64) -> f64 {
     values[((values.len() - 1) as f64 * p).round() as usize]
 }
 
-/// Options of `foresight bench sim`.
-#[derive(Debug, clap::Args)]
-pub struct SimArgs {
-    /// Print one JSON object instead of a table.
-    #[arg(long)]
-    json: bool,
-    /// The scenario to scale up.
-    #[arg(long, default_value = "config/scenarios/diurnal.toml")]
-    scenario: PathBuf,
+/// The size the diurnal scenario is scaled to.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct ScaleArgs {
     /// Clusters after scaling.
     #[arg(long, default_value_t = 20)]
     clusters: usize,
@@ -226,6 +220,19 @@ pub struct SimArgs {
     /// Services after scaling.
     #[arg(long, default_value_t = 200)]
     services: usize,
+}
+
+/// Options of `foresight bench sim`.
+#[derive(Debug, clap::Args)]
+pub struct SimArgs {
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// The scenario to scale up.
+    #[arg(long, default_value = "config/scenarios/diurnal.toml")]
+    scenario: PathBuf,
+    #[command(flatten)]
+    size: ScaleArgs,
     /// Simulated duration; default: the scenario's.
     #[arg(long)]
     duration: Option<humantime::Duration>,
@@ -251,7 +258,7 @@ pub fn sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
     use crate::observe::Observer;
 
     let base = Scenario::load(&args.scenario)?;
-    let mut scenario = scale(base, args.clusters, args.nodes, args.services)?;
+    let mut scenario = scale(base, &args.size)?;
     if let Some(d) = args.duration {
         scenario.duration_s = d.as_secs();
     }
@@ -296,10 +303,9 @@ pub fn sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
 /// their demand, and every service gets replicas in every cloud cluster.
 fn scale(
     mut s: crate::backends::sim::Scenario,
-    clusters: usize,
-    nodes: u32,
-    services: usize,
+    size: &ScaleArgs,
 ) -> anyhow::Result<crate::backends::sim::Scenario> {
+    let ScaleArgs { clusters, nodes, services } = *size;
     use crate::observe::ClusterKind;
     if s.clusters.is_empty() || s.services.is_empty() || clusters == 0 || services == 0 {
         bail!("the scenario needs clusters and services, and the targets must be positive");
@@ -348,15 +354,8 @@ pub struct LoopArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
-    /// Clusters after scaling.
-    #[arg(long, default_value_t = 20)]
-    clusters: usize,
-    /// Nodes per cluster after scaling.
-    #[arg(long, default_value_t = 500)]
-    nodes: u32,
-    /// Services after scaling.
-    #[arg(long, default_value_t = 200)]
-    services: usize,
+    #[command(flatten)]
+    size: ScaleArgs,
     /// Simulated time run before measuring, so forecasters see real history.
     #[arg(long, default_value = "1d")]
     warmup: humantime::Duration,
@@ -388,7 +387,7 @@ pub fn tick_loop(args: &LoopArgs, config: Config) -> anyhow::Result<ExitCode> {
     use crate::control::Daemon;
 
     let base = Scenario::load(&config.backend.scenario.relative())?;
-    let scenario = scale(base, args.clusters, args.nodes, args.services)?;
+    let scenario = scale(base, &args.size)?;
     let step = u64::from(scenario.step_s);
     let log = tempfile::tempdir()?;
     let mut config = config;
@@ -405,8 +404,8 @@ pub fn tick_loop(args: &LoopArgs, config: Config) -> anyhow::Result<ExitCode> {
     }
     let [observe, predict, decide, act, total] = &mut stages;
     let f = LoopFigures {
-        clusters: args.clusters,
-        services: args.services,
+        clusters: args.size.clusters,
+        services: args.size.services,
         ticks: args.ticks,
         tick_p50_ms: quantile(total, 0.5),
         tick_p99_ms: quantile(total, 0.99),
