@@ -35,7 +35,6 @@ impl Daemon {
             .arg(&config)
             .env("RUST_LOG", "info")
             .env("FORESIGHT_TICK__INTERVAL", "20ms")
-            .env("FORESIGHT_SERVER__LISTEN", "127.0.0.1:0")
             .env("FORESIGHT_PLUGINS__DIR", &plugins)
             .env("FORESIGHT_DECISIONS__LOG", &log)
             .env("FORESIGHT_BACKEND__SCENARIO", fixtures::workspace().join("config/scenarios/diurnal.toml"))

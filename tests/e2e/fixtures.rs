@@ -32,7 +32,9 @@ pub fn foresight() -> Command {
     cmd.current_dir(workspace())
         .env_remove("FORESIGHT_CONFIG")
         .env("RUST_LOG", "warn")
-        .env("FORESIGHT_PLUGINS__CACHE_DIR", cache_dir());
+        .env("FORESIGHT_PLUGINS__CACHE_DIR", cache_dir())
+        // Every daemon a test starts listens on a port of its own choosing: tests run in parallel.
+        .env("FORESIGHT_SERVER__LISTEN", "127.0.0.1:0");
     cmd
 }
 
