@@ -53,6 +53,19 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// The action's kind as serialised (`set-replicas`, `request-nodes`, …), for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::SetReplicas { .. } => "set-replicas",
+            Self::SetRouting { .. } => "set-routing",
+            Self::RequestNodes { .. } => "request-nodes",
+            Self::ReleaseNodes { .. } => "release-nodes",
+            Self::PlacePod { .. } => "place-pod",
+        }
+    }
+}
+
 /// What happened to an action.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "kebab-case")]
@@ -71,4 +84,24 @@ pub trait Actuator {
     /// Applies actions in order; each gets an outcome. An invalid action is rejected with a
     /// reason and never clamped into something else.
     fn apply(&mut self, actions: &[Action]) -> Vec<Outcome>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_match_the_serialised_tag() {
+        let actions = [
+            Action::SetReplicas { service: "s".into(), cluster: "c".into(), replicas: 1 },
+            Action::SetRouting { service: "s".into(), region: "r".into(), weights: vec![] },
+            Action::RequestNodes { cluster: "c".into(), offering: "o".into(), count: 1 },
+            Action::ReleaseNodes { cluster: "c".into(), offering: "o".into(), count: 1 },
+            Action::PlacePod { service: "s".into(), cluster: "c".into(), node: 0 },
+        ];
+        for a in actions {
+            let tag = serde_json::to_value(&a).expect("serialises")["kind"].as_str().map(str::to_owned);
+            assert_eq!(tag.as_deref(), Some(a.kind()));
+        }
+    }
 }

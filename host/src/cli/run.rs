@@ -132,7 +132,7 @@ fn publish(shared: &Shared, daemon: &Daemon, summary: &crate::control::TickSumma
             Record::Outcome { index, outcome, .. } => {
                 let kind = records.iter().find_map(|d| match d {
                     Record::Decision { index: i, decision, .. } if i == index => {
-                        serde_json::to_value(&decision.action).ok()?.get("kind")?.as_str().map(str::to_owned)
+                        Some(decision.action.kind().to_owned())
                     }
                     _ => None,
                 })?;

@@ -2,7 +2,9 @@
 //! interruptions, and placing service pods on nodes.
 
 use super::rng::Rng;
-use super::scenario::{ClusterSpec, OfferingSpec};
+use foresight_sdk::Offering;
+
+use super::scenario::ClusterSpec;
 
 /// A ready node.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,7 +58,7 @@ pub struct Cluster {
 
 impl Cluster {
     /// The cluster as the scenario starts it: every pool's nodes ready.
-    pub fn new(spec: &ClusterSpec, offerings: &[OfferingSpec]) -> Self {
+    pub fn new(spec: &ClusterSpec, offerings: &[Offering]) -> Self {
         let interruptible = spec
             .pools
             .iter()
@@ -76,7 +78,7 @@ impl Cluster {
         cluster
     }
 
-    fn add_node(&mut self, pool: usize, o: &OfferingSpec) {
+    fn add_node(&mut self, pool: usize, o: &Offering) {
         self.nodes.push(Node { pool, cpu_free: o.vcpu, memory_free: o.memory_gib, pods: 0 });
         self.totals.cpu += o.vcpu;
         self.totals.cpu_free += o.vcpu;
@@ -84,7 +86,7 @@ impl Cluster {
     }
 
     /// Removes nodes by index (ascending, distinct); their pods must be re-homed by the caller.
-    pub fn remove_nodes(&mut self, ascending: &[usize], spec: &ClusterSpec, offerings: &[OfferingSpec]) {
+    pub fn remove_nodes(&mut self, ascending: &[usize], spec: &ClusterSpec, offerings: &[Offering]) {
         for &i in ascending.iter().rev() {
             let node = self.nodes.remove(i);
             let o = &offerings[spec.pools[node.pool].offering];
@@ -102,7 +104,7 @@ impl Cluster {
     }
 
     /// Turns provisions that are due into nodes.
-    pub fn arrive(&mut self, now: i64, spec: &ClusterSpec, offerings: &[OfferingSpec]) {
+    pub fn arrive(&mut self, now: i64, spec: &ClusterSpec, offerings: &[Offering]) {
         let (due, pending): (Vec<Provision>, Vec<Provision>) =
             self.provisioning.iter().partition(|p| p.ready_at <= now);
         self.provisioning = pending;
@@ -121,7 +123,7 @@ impl Cluster {
         step_s: u32,
         multiplier: f64,
         spec: &ClusterSpec,
-        offerings: &[OfferingSpec],
+        offerings: &[Offering],
     ) -> Vec<usize> {
         let mut lost = Vec::new();
         if !self.interruptible {

@@ -29,8 +29,7 @@ pub use latency::{Queue, Route, erlang_c, latency_quantile_ms, mean_latency_ms};
 pub use ledger::{Ledger, TickReport};
 pub use rng::Rng;
 pub use scenario::{
-    BatchSpec, ClusterSpec, Disruption, EventSpec, OfferingSpec, PoolSpec, Scenario, ScenarioError,
-    ServiceSpec,
+    BatchSpec, ClusterSpec, Disruption, EventSpec, PoolSpec, Scenario, ScenarioError, ServiceSpec,
 };
 pub use trace::{Trace, TraceError};
 pub use world::{MAX_UTILISATION, Simulator};
@@ -68,15 +67,9 @@ impl Observer for Simulator {
                         let (ready, provisioning) = state.pool_count(p);
                         PoolView {
                             offering: foresight_sdk::Offering {
-                                name: o.name.clone(),
-                                vcpu: o.vcpu,
-                                memory_gib: o.memory_gib,
-                                hourly_price: o.hourly_price,
-                                spot: o.spot,
-                                interruption_rate: o.interruption_rate,
-                                lead_time_s: o.lead_time_s,
                                 max_nodes: pool.max_nodes,
                                 current_nodes: ready + provisioning,
+                                ..o.clone()
                             },
                             ready,
                             provisioning,

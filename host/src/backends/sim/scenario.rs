@@ -9,6 +9,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 use toml::Spanned;
 
+use foresight_sdk::Offering;
+
 use super::trace::Trace;
 use crate::observe::ClusterKind;
 
@@ -196,25 +198,6 @@ struct RawDisruption {
 
 // ----- Validated -------------------------------------------------------------------------
 
-/// An instance type that can be provisioned.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OfferingSpec {
-    /// Name.
-    pub name: String,
-    /// Cores per node.
-    pub vcpu: f64,
-    /// GiB per node.
-    pub memory_gib: f64,
-    /// Price per node-hour.
-    pub hourly_price: f64,
-    /// Spot capacity.
-    pub spot: bool,
-    /// Interruptions per node-hour.
-    pub interruption_rate: f64,
-    /// Seconds from request to ready.
-    pub lead_time_s: u32,
-}
-
 /// A node pool: one offering in one cluster.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoolSpec {
@@ -331,8 +314,9 @@ pub struct Scenario {
     pub seed: u64,
     /// User regions.
     pub regions: Vec<String>,
-    /// Instance types.
-    pub offerings: Vec<OfferingSpec>,
+    /// Instance types. `max_nodes` and `current_nodes` belong to a pool, not an offering, and
+    /// are 0 here; observations fill them in per pool.
+    pub offerings: Vec<Offering>,
     /// Clusters.
     pub clusters: Vec<ClusterSpec>,
     /// Services.
@@ -494,7 +478,7 @@ impl Validator<'_> {
         let mut offerings = Vec::new();
         for (i, o) in raw.offerings.iter().enumerate() {
             let key = |k: &str| format!("offerings[{i}].{k}");
-            offerings.push(OfferingSpec {
+            offerings.push(Offering {
                 name: o.name.clone(),
                 vcpu: self.number(&o.vcpu, &key("vcpu"), 0.0, true)?,
                 memory_gib: self.number(&o.memory_gib, &key("memory-gib"), 0.0, true)?,
@@ -507,6 +491,8 @@ impl Validator<'_> {
                     false,
                 )?,
                 lead_time_s: o.lead_time_s,
+                max_nodes: 0,
+                current_nodes: 0,
             });
         }
         let offering_names: Vec<String> = offerings.iter().map(|o| o.name.clone()).collect();
