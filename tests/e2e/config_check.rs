@@ -26,3 +26,17 @@ fn a_broken_configuration_is_refused_line_by_line() {
     assert!(text.contains("bad.toml:2: `tick.interval`") && text.contains("write it like"), "{text}");
     assert!(text.contains("2 problem(s)"), "{text}");
 }
+
+#[test]
+fn command_line_flags_override_the_file_and_are_named_when_wrong() {
+    let out = foresight()
+        .args(["config", "check", "config/foresight.toml", "--set", "server.listen=nowhere"])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(text.contains("command-line flag --set server.listen: `server.listen`"), "{text}");
+    let out = foresight().args(["config", "check", "--set", "tick.interval"]).output().expect("runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("KEY=VALUE"));
+}

@@ -33,8 +33,9 @@ impl Daemon {
             .arg("run")
             .arg("--config")
             .arg(&config)
+            // The command line overrides the file, now and after every reload.
+            .args(["--set", "tick.interval=20ms", "--set", "tick.forecast-refresh=2m"])
             .env("RUST_LOG", "info")
-            .env("FORESIGHT_TICK__INTERVAL", "20ms")
             .env("FORESIGHT_PLUGINS__DIR", &plugins)
             .env("FORESIGHT_DECISIONS__LOG", &log)
             .env("FORESIGHT_BACKEND__SCENARIO", fixtures::workspace().join("config/scenarios/diurnal.toml"))
@@ -157,6 +158,9 @@ fn it_serves_metrics_status_and_decisions_while_ticking_and_stops_on_sigterm() {
         "foresight_plugin_call_seconds_total",
         "foresight_cost_total",
         "foresight_decisions_total",
+        "foresight_forecast_scored_total{horizon_s=\"60\"}",
+        "foresight_forecast_mape{horizon_s=\"300\"}",
+        "foresight_forecast_coverage{horizon_s=\"60\",quantile=\"0.9\"}",
     ] {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
@@ -167,6 +171,10 @@ fn it_serves_metrics_status_and_decisions_while_ticking_and_stops_on_sigterm() {
     assert!(with_reason > 0, "no decision with a reason in {decisions}");
     let status: serde_json::Value = serde_json::from_str(&d.get("/api/v1/status").1).expect("JSON");
     assert_eq!(status["plugins"]["scorer"]["live"], "latency-aware@0.1.0");
+    let accuracy = status["forecast_accuracy"].as_array().expect("accuracy per horizon");
+    assert_eq!(accuracy[0]["horizon_s"], 60);
+    assert!(accuracy[0]["scored"].as_u64().unwrap_or(0) > 0, "{accuracy:?}");
+    assert!(accuracy[0]["mape"].as_f64().is_some_and(|m| m.is_finite() && m >= 0.0), "{accuracy:?}");
 
     d.signal("-TERM");
     let exit = d.child.wait().expect("wait");
@@ -243,6 +251,7 @@ fn a_changed_config_is_applied_and_a_broken_one_refused() {
         assert!(Instant::now() < deadline, "the changed configuration was never applied");
         std::thread::sleep(Duration::from_millis(50));
     }
+    assert_eq!(d.status()["tick_interval"], "20ms", "the command-line flag was lost on reload");
     d.replace(&config, format!("{text}\n[guardrails.oops]\n").as_bytes());
     while !d.reload_records().iter().any(|r| r["accepted"] == false) {
         assert!(Instant::now() < deadline, "the broken configuration was never refused");

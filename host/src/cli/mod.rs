@@ -21,6 +21,10 @@ pub struct Cli {
     /// Configuration file.
     #[arg(long, global = true, default_value = "config/foresight.toml", env = "FORESIGHT_CONFIG")]
     pub config: PathBuf,
+    /// Override one configuration key, after the file and the environment, e.g.
+    /// `--set tick.interval=50ms` (repeatable; the value is TOML, or else a string).
+    #[arg(long = "set", value_name = "KEY=VALUE", global = true)]
+    pub set: Vec<crate::config::Flag>,
     #[command(subcommand)]
     command: Command,
 }
@@ -144,11 +148,18 @@ pub fn init_tracing(verbose: u8, json: bool) {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let explicit_config = std::env::args().any(|a| a == "--config" || a.starts_with("--config="))
         || std::env::var_os("FORESIGHT_CONFIG").is_some();
-    let load_config = || crate::config::Config::load(&cli.config, explicit_config);
+    let mut source =
+        crate::config::Source { file: cli.config.clone(), required: explicit_config, flags: cli.set.clone() };
+    if let Command::Run(args) = &cli.command {
+        source.flags.extend(args.flags());
+    }
+    let load_config = || source.load();
     match cli.command {
         Command::Run(args) => {
-            let watched = cli.config.is_file().then(|| cli.config.clone());
-            run::run(&args, load_config()?, watched)
+            let config = load_config()?;
+            let watched =
+                cli.config.is_file().then(|| crate::config::Source { required: true, ..source.clone() });
+            run::run(&args, config, watched)
         }
         Command::Plugin(PluginCommand::Build { crates, out }) => {
             let out = match out {
@@ -167,7 +178,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Reload(args)) => bench::reload(&args, load_config()?),
         Command::Config(ConfigCommand::Check { file }) => {
             let file = file.unwrap_or(cli.config);
-            match crate::config::Config::load(&file, true) {
+            match crate::config::Config::load_with(&file, true, &cli.set) {
                 Ok(config) => {
                     println!(
                         "{}: valid ({} backend, plugins from {}, {} experiments)",

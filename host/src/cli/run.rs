@@ -21,6 +21,30 @@ pub struct RunArgs {
     /// Stop after this many ticks.
     #[arg(long)]
     ticks: Option<u64>,
+    /// Address to serve on; shorthand for `--set server.listen=ADDR`.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Scenario the simulator runs; shorthand for `--set backend.scenario=FILE`.
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<std::path::PathBuf>,
+}
+
+impl RunArgs {
+    /// The configuration overrides these options stand for.
+    pub fn flags(&self) -> Vec<crate::config::Flag> {
+        let flag = |key: &str, value: String| crate::config::Flag {
+            key: key.into(),
+            value: toml::Value::String(value),
+        };
+        let mut flags = Vec::new();
+        if let Some(listen) = &self.listen {
+            flags.push(flag("server.listen", listen.clone()));
+        }
+        if let Some(scenario) = &self.scenario {
+            flags.push(flag("backend.scenario", scenario.display().to_string()));
+        }
+        flags
+    }
 }
 
 /// Runs the loop until the scenario ends, `--ticks` are done, or SIGINT/SIGTERM; ticks never
@@ -29,7 +53,7 @@ pub struct RunArgs {
 pub fn run(
     args: &RunArgs,
     config: Config,
-    config_file: Option<std::path::PathBuf>,
+    watched: Option<crate::config::Source>,
 ) -> anyhow::Result<ExitCode> {
     config.tick.interval().map_err(|e| anyhow::anyhow!("[tick] {e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -72,7 +96,7 @@ pub fn run(
         let _ = stop_tx.send(which);
     });
 
-    let mut daemon = Daemon::new(config, config_file)?;
+    let mut daemon = Daemon::new(config, watched)?;
     let services = daemon.service_names();
     let mut done = 0;
     let mut stopped_by = None;
@@ -153,6 +177,7 @@ fn publish(shared: &Shared, daemon: &Daemon, summary: &crate::control::TickSumma
     let roles: Vec<(&str, _)> = roles.iter().map(|(n, s)| (*n, s.clone())).collect();
     shared.metrics.totals(&roles, daemon.ledger(), services);
     shared.metrics.experiments(&daemon.experiments());
+    shared.metrics.forecast_accuracy(&daemon.forecast_accuracy());
     shared.publish(records.to_vec());
     shared.status.store(Arc::new(daemon.status()));
     shared.ready.store(true, Ordering::Relaxed);

@@ -1,5 +1,6 @@
 //! Operator configuration: built-in defaults ← `config/foresight.toml` ← `FORESIGHT_*`
-//! environment variables (double underscore for nesting, e.g. `FORESIGHT_PLUGINS__DIR`).
+//! environment variables (double underscore for nesting, e.g. `FORESIGHT_PLUGINS__DIR`) ←
+//! command-line `--set KEY=VALUE` flags.
 //! Unknown keys are errors; relative paths are resolved against the config file's folder.
 
 mod experiments;
@@ -7,6 +8,7 @@ mod guardrails;
 mod locate;
 mod plugins;
 mod runtime;
+mod source;
 
 use std::path::Path;
 
@@ -20,6 +22,7 @@ pub use plugins::{PluginsConfig, RoleConfig};
 pub use runtime::{
     BackendConfig, BackendKind, DecisionsConfig, FsyncPolicy, LogConfig, LogFormat, ServerConfig, TickConfig,
 };
+pub use source::{Flag, Source};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -75,14 +78,20 @@ impl std::fmt::Display for Problem {
 impl Config {
     /// Loads defaults, then `file` (if it exists or was named explicitly), then the environment.
     pub fn load(file: &Path, required: bool) -> Result<Self, ConfigError> {
+        Self::load_with(file, required, &[])
+    }
+
+    /// Loads defaults, then `file`, then the environment, then `flags`.
+    pub fn load_with(file: &Path, required: bool, flags: &[Flag]) -> Result<Self, ConfigError> {
         let problem = |key: &str, message: String| {
-            // The environment overrides the file: name the variable when it set the value.
+            // Later sources override earlier ones: name the one that set the value.
             let var = format!("FORESIGHT_{}", key.to_uppercase().replace('.', "__").replace('-', "_"));
             let text = std::fs::read_to_string(file).unwrap_or_default();
-            let origin = match (std::env::var_os(&var), locate::line(&text, key)) {
-                (Some(_), _) => format!("environment variable {var}"),
-                (None, Some(line)) => format!("{}:{line}", file.display()),
-                (None, None) => file.display().to_string(),
+            let origin = match (flag_for(flags, key), std::env::var_os(&var), locate::line(&text, key)) {
+                (Some(flag), _, _) => format!("command-line flag --set {}", flag.key),
+                (None, Some(_), _) => format!("environment variable {var}"),
+                (None, None, Some(line)) => format!("{}:{line}", file.display()),
+                (None, None, None) => file.display().to_string(),
             };
             Problem { origin, key: key.to_owned(), message }
         };
@@ -101,9 +110,11 @@ impl Config {
                     .ignore(&["CONFIG"])
                     .map(|k| k.as_str().replace("__", ".").replace('_', "-").into()),
             );
+        let figment =
+            flags.iter().fold(figment, |f, flag| f.merge(Serialized::default(&flag.key, &flag.value)));
         let config: Config = figment
             .extract()
-            .map_err(|e| ConfigError::Invalid(e.into_iter().map(|e| describe(&e, file)).collect()))?;
+            .map_err(|e| ConfigError::Invalid(e.into_iter().map(|e| describe(&e, file, flags)).collect()))?;
         let mut problems = Vec::new();
         let mut check = |r: Result<(), (String, String)>| {
             if let Err((key, message)) = r {
@@ -113,6 +124,7 @@ impl Config {
         check(config.plugins.validate());
         check(config.guardrails.validate());
         check(config.tick.interval().map(|_| ()).map_err(|m| ("tick.interval".into(), m)));
+        check(config.tick.forecast_refresh_s().map(|_| ()).map_err(|m| ("tick.forecast-refresh".into(), m)));
         for (i, e) in config.experiments.iter().enumerate() {
             check(e.validate(i));
         }
@@ -126,7 +138,14 @@ impl Config {
     }
 }
 
-fn describe(e: &figment::Error, file: &Path) -> Problem {
+/// The flag that set `key` (or a table containing it), if any; the last one wins.
+fn flag_for<'a>(flags: &'a [Flag], key: &str) -> Option<&'a Flag> {
+    flags.iter().rev().find(|f| {
+        key == f.key || key.starts_with(&format!("{}.", f.key)) || f.key.starts_with(&format!("{key}."))
+    })
+}
+
+fn describe(e: &figment::Error, file: &Path, flags: &[Flag]) -> Problem {
     let from_file =
         e.metadata.as_ref().is_some_and(|m| m.source.as_ref().is_some_and(|s| s.file_path() == Some(file)));
     let mut key = locate::dotted(&e.path);
@@ -140,6 +159,9 @@ fn describe(e: &figment::Error, file: &Path) -> Problem {
         kind => format!("{kind}"),
     };
     let origin = match &e.metadata {
+        _ if !from_file && flag_for(flags, &key).is_some() => {
+            format!("command-line flag --set {}", flag_for(flags, &key).map_or("", |f| &f.key))
+        }
         Some(meta) if from_file => {
             let text = std::fs::read_to_string(file).unwrap_or_default();
             match locate::line(&text, &key) {
@@ -187,6 +209,31 @@ mod tests {
                 jail.directory().join("conf/../built/mine.wasm")
             );
             assert_eq!(config.plugins.scorer.config_text().trim(), "weight-price = 2.5");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn flags_override_the_environment_and_are_named_when_wrong() {
+        Jail::expect_with(|jail| {
+            jail.create_file("f.toml", "[tick]\ninterval = \"1s\"\n[server]\nlisten = \"127.0.0.1:1\"\n")?;
+            jail.set_env("FORESIGHT_TICK__INTERVAL", "2s");
+            let file = jail.directory().join("f.toml");
+            let flags: Vec<Flag> = ["tick.interval=50ms", "guardrails.max-replica-change=7"]
+                .iter()
+                .map(|f| f.parse().unwrap())
+                .collect();
+            let config = Config::load_with(&file, true, &flags).expect("loads");
+            assert_eq!(config.tick.interval, "50ms");
+            assert_eq!(config.guardrails.max_replica_change, 7);
+            assert_eq!(config.server.listen, "127.0.0.1:1", "the file still applies where no flag is set");
+
+            let bad: Vec<Flag> = vec!["server.listen=nowhere".parse().unwrap()];
+            let err = Config::load_with(&file, true, &bad).unwrap_err().to_string();
+            assert!(err.contains("command-line flag --set server.listen"), "{err}");
+            let unknown: Vec<Flag> = vec!["tick.intervall=5s".parse().unwrap()];
+            let err = Config::load_with(&file, true, &unknown).unwrap_err().to_string();
+            assert!(err.contains("--set tick.intervall") && err.contains("not a known key"), "{err}");
             Ok(())
         });
     }

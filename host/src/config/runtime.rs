@@ -49,6 +49,10 @@ pub struct TickConfig {
     pub act_ms: u64,
     /// Oldest observation the loop may act on, ms; older data makes the tick skip acting.
     pub max_observation_age_ms: u64,
+    /// How often each demand series is forecast again, in observed time. Series take turns,
+    /// so each tick refreshes about `step / forecast-refresh` of them; a forecast in between
+    /// is read at its lead plus its age.
+    pub forecast_refresh: String,
 }
 
 impl Default for TickConfig {
@@ -60,6 +64,7 @@ impl Default for TickConfig {
             decide_ms: 250,
             act_ms: 100,
             max_observation_age_ms: 1000,
+            forecast_refresh: "5m".into(),
         }
     }
 }
@@ -73,6 +78,18 @@ impl TickConfig {
                 self.interval
             )
         })
+    }
+
+    /// The forecast refresh interval, whole seconds.
+    pub fn forecast_refresh_s(&self) -> Result<u32, String> {
+        let fix = "write it like \"5m\" (at least one second, at most a day)";
+        let d = humantime::parse_duration(&self.forecast_refresh).map_err(|e| {
+            format!("forecast-refresh = \"{}\" is not a duration ({e}); {fix}", self.forecast_refresh)
+        })?;
+        match u32::try_from(d.as_secs()) {
+            Ok(s @ 1..=86_400) => Ok(s),
+            _ => Err(format!("forecast-refresh = \"{}\" is out of range; {fix}", self.forecast_refresh)),
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use crate::config::{Experiment, ExperimentMode, Guardrails};
 use crate::decide::{Decision, ReplicaPlanner, plan_nodes};
 use crate::observe::{Observation, Observer};
 use crate::plugins::{ForecastPolicy, Guarded, Native, PlanPolicy, QuarantineRule, Runtime};
-use crate::predict::{Forecasts, predict};
+use crate::predict::{Forecasts, Predictor};
 
 /// One experiment's running state.
 pub struct Running {
@@ -22,6 +22,7 @@ pub struct Running {
     kind: PluginKind,
     label: String,
     forecaster: Option<Guarded<dyn ForecastPolicy>>,
+    predictor: Predictor,
     cost_model: Option<Guarded<dyn PlanPolicy>>,
     planner: ReplicaPlanner,
     score: Score,
@@ -55,8 +56,14 @@ struct Score {
 }
 
 impl Running {
-    /// Starts an experiment's candidate.
-    pub fn start(runtime: &Runtime, spec: &Experiment, plugin_dir: &std::path::Path) -> anyhow::Result<Self> {
+    /// Starts an experiment's candidate; a forecaster candidate refreshes each series every
+    /// `refresh_s`, as the live one does.
+    pub fn start(
+        runtime: &Runtime,
+        spec: &Experiment,
+        plugin_dir: &std::path::Path,
+        refresh_s: u32,
+    ) -> anyhow::Result<Self> {
         let kind: PluginKind =
             spec.role.parse().map_err(|e: String| anyhow::anyhow!("experiment `{}`: {e}", spec.name))?;
         let file = if spec.file.is_absolute() { spec.file.clone() } else { plugin_dir.join(&spec.file) };
@@ -102,6 +109,7 @@ impl Running {
             kind,
             label,
             forecaster,
+            predictor: Predictor::new(refresh_s),
             cost_model,
             planner: ReplicaPlanner::default(),
             score: Score::default(),
@@ -137,19 +145,21 @@ impl Running {
         guardrails: &Guardrails,
     ) -> Vec<Decision> {
         let decisions = match (self.kind, &self.forecaster, &self.cost_model, live) {
-            (PluginKind::Forecaster, Some(forecaster), _, _) => match predict(o, observer, forecaster) {
-                Ok(f) => {
-                    score(&mut self.score.candidate, self.candidate_prev.as_ref(), o);
-                    score(&mut self.score.live, live_prev, o);
-                    let d = self.planner.plan(o, &f, guardrails);
-                    self.candidate_prev = Some(f);
-                    d
+            (PluginKind::Forecaster, Some(forecaster), _, _) => {
+                match self.predictor.predict(o, observer, forecaster) {
+                    Ok(f) => {
+                        score(&mut self.score.candidate, self.candidate_prev.as_ref(), o);
+                        score(&mut self.score.live, live_prev, o);
+                        let d = self.planner.plan(o, &f, guardrails);
+                        self.candidate_prev = Some(f);
+                        d
+                    }
+                    Err(faults) => {
+                        tracing::warn!(experiment = %self.spec.name, ?faults, "candidate forecaster failed this tick");
+                        Vec::new()
+                    }
                 }
-                Err(faults) => {
-                    tracing::warn!(experiment = %self.spec.name, ?faults, "candidate forecaster failed this tick");
-                    Vec::new()
-                }
-            },
+            }
             (PluginKind::CostModel, _, Some(cost_model), Some(f)) => {
                 plan_nodes(o, f, live_decisions, cost_model)
             }

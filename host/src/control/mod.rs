@@ -24,7 +24,7 @@ use crate::observe::Observer;
 use crate::plugins::{
     ForecastPolicy, Guarded, Limits, Native, PlanPolicy, QuarantineRule, Runtime, ScorePolicy, WasmPlugin,
 };
-use crate::predict::predict;
+use crate::predict::{HorizonAccuracy, Predictor};
 
 /// How long each stage of one tick took.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -72,6 +72,7 @@ pub struct Daemon {
     sim: Simulator,
     roles: Roles,
     planner: ReplicaPlanner,
+    predictor: Predictor,
     journal: Journal,
     tick: u64,
     /// The decision-log records of the last tick, for the server.
@@ -141,20 +142,20 @@ impl Roles {
 
 impl Daemon {
     /// A daemon for `config`: its backend, its plugins and its decision log. With
-    /// `config_file`, that file and the plugin folder are watched and changes swapped in.
-    pub fn new(config: Config, config_file: Option<std::path::PathBuf>) -> anyhow::Result<Self> {
+    /// `watched`, its file and the plugin folder are watched and changes swapped in.
+    pub fn new(config: Config, watched: Option<crate::config::Source>) -> anyhow::Result<Self> {
         if config.backend.kind != BackendKind::Sim {
             anyhow::bail!("backend.kind = \"kubernetes\" is not available in this build; use \"sim\"");
         }
         let scenario_path = config.backend.scenario.relative();
         let scenario = Scenario::load(&scenario_path).with_context(|| "loading [backend] scenario")?;
-        Self::with_scenario(config, config_file, scenario)
+        Self::with_scenario(config, watched, scenario)
     }
 
     /// A daemon running `scenario` rather than the configured one (benchmarks scale one up).
     pub fn with_scenario(
         config: Config,
-        config_file: Option<std::path::PathBuf>,
+        watched: Option<crate::config::Source>,
         scenario: Scenario,
     ) -> anyhow::Result<Self> {
         let runtime = Arc::new(
@@ -165,14 +166,15 @@ impl Daemon {
         let log = config.decisions.log.relative();
         let journal = Journal::open(&log, config.decisions.fsync, config.decisions.journal)
             .with_context(|| format!("opening the decision log {}", log.display()))?;
+        let refresh_s = config.tick.forecast_refresh_s().map_err(|e| anyhow::anyhow!("[tick] {e}"))?;
         let experiments = config
             .experiments
             .iter()
-            .map(|e| experiments::Running::start(&runtime, e, &config.plugins.dir()))
+            .map(|e| experiments::Running::start(&runtime, e, &config.plugins.dir(), refresh_s))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let reloader = match config_file {
-            Some(file) => Some(
-                Reloader::start(runtime.clone(), file, config.clone())
+        let reloader = match watched {
+            Some(source) => Some(
+                Reloader::start(runtime.clone(), source, config.clone())
                     .map_err(|e| anyhow::anyhow!("cannot watch the config file and plugin folder: {e}"))?,
             ),
             None => None,
@@ -189,6 +191,7 @@ impl Daemon {
             config,
             roles,
             planner: ReplicaPlanner::default(),
+            predictor: Predictor::new(refresh_s),
             journal,
             tick: 0,
             last_records: Vec::new(),
@@ -237,7 +240,7 @@ impl Daemon {
         let observed_at = Instant::now();
 
         let started = Instant::now();
-        let forecasts = predict(&observation, &self.sim, &self.roles.forecaster);
+        let forecasts = self.predictor.predict(&observation, &self.sim, &self.roles.forecaster);
         stages.predict_ms = ms(started.elapsed());
         over("predict", stages.predict_ms, budgets.predict_ms);
 
@@ -390,6 +393,9 @@ impl Daemon {
                 }
                 Reload::Config(config) => {
                     self.config = *config;
+                    if let Ok(refresh_s) = self.config.tick.forecast_refresh_s() {
+                        self.predictor.set_refresh(refresh_s);
+                    }
                     Record::Reload {
                         tick,
                         what: "configuration".into(),
@@ -410,7 +416,11 @@ impl Daemon {
     pub fn swap(&mut self, kind: PluginKind, plugin: Arc<WasmPlugin>) -> String {
         let label = crate::plugins::Policy::label(plugin.as_ref());
         match kind {
-            PluginKind::Forecaster => self.roles.forecaster.swap(plugin),
+            PluginKind::Forecaster => {
+                self.roles.forecaster.swap(plugin);
+                // Forecasts made by the old plugin are not the new one's to answer for.
+                self.predictor.invalidate();
+            }
             PluginKind::Scorer => self.roles.scorer.swap(plugin),
             PluginKind::CostModel => self.roles.cost_model.swap(plugin),
         }
@@ -446,6 +456,7 @@ impl Daemon {
             "backend": "sim",
             "scenario": self.sim.scenario().name,
             "tick": self.tick,
+            "tick_interval": self.config.tick.interval,
             "time": self.sim.now(),
             "last_tick": self.last,
             "plugins": {
@@ -455,6 +466,7 @@ impl Daemon {
             },
             "services": self.service_names(),
             "experiments": self.experiments.iter().map(|e| e.status()).collect::<Vec<_>>(),
+            "forecast_accuracy": self.forecast_accuracy(),
             "ledger": self.sim.ledger(),
         })
     }
@@ -464,6 +476,11 @@ impl Daemon {
         for _ in 0..steps {
             self.sim.step();
         }
+    }
+
+    /// The live forecasts' accuracy per lead time so far.
+    pub fn forecast_accuracy(&self) -> Vec<HorizonAccuracy> {
+        self.predictor.accuracy().by_horizon()
     }
 
     /// Each experiment's status.

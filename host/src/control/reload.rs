@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use foresight_sdk::PluginKind;
 use notify::{RecursiveMode, Watcher};
 
-use crate::config::{Config, RoleConfig};
+use crate::config::{Config, RoleConfig, Source};
 use crate::plugins::{Runtime, WasmPlugin, conformance};
 
 /// What the reloader hands the loop.
@@ -46,8 +46,9 @@ pub struct Reloader {
 const SETTLE: Duration = Duration::from_millis(150);
 
 impl Reloader {
-    /// Starts watching `config_file` and the configured plugin folder.
-    pub fn start(runtime: Arc<Runtime>, config_file: PathBuf, config: Config) -> notify::Result<Self> {
+    /// Starts watching the configuration's file and the configured plugin folder; a changed
+    /// file is loaded again from all of `source` (environment and flags still override it).
+    pub fn start(runtime: Arc<Runtime>, source: Source, config: Config) -> notify::Result<Self> {
         let (events_tx, events_rx) = channel::<PathBuf>();
         let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
             if let Ok(event) = res {
@@ -59,13 +60,13 @@ impl Reloader {
         let plugin_dir = config.plugins.dir();
         watcher.watch(&plugin_dir, RecursiveMode::NonRecursive)?;
         // Watch the config file's folder: editors replace the file, which drops a file watch.
-        if let Some(dir) = config_file.parent().filter(|d| d.is_dir()) {
+        if let Some(dir) = source.file.parent().filter(|d| d.is_dir()) {
             watcher.watch(dir, RecursiveMode::NonRecursive)?;
         }
         let (ready_tx, ready) = channel();
         std::thread::Builder::new()
             .name("foresight-reload".into())
-            .spawn(move || worker(runtime, config_file, config, events_rx, ready_tx))
+            .spawn(move || worker(runtime, source, config, events_rx, ready_tx))
             .map_err(|e| notify::Error::generic(&e.to_string()))?;
         Ok(Self { _watcher: watcher, ready })
     }
@@ -85,7 +86,7 @@ pub struct Verdicts(std::collections::HashMap<(String, PluginKind, String), Resu
 
 fn worker(
     runtime: Arc<Runtime>,
-    config_file: PathBuf,
+    source: Source,
     mut config: Config,
     events: Receiver<PathBuf>,
     ready: Sender<Reload>,
@@ -105,8 +106,8 @@ fn worker(
         changed.dedup();
 
         let mut roles_to_start: Vec<PluginKind> = Vec::new();
-        if changed.iter().any(|p| same(p, &config_file)) {
-            match Config::load(&config_file, true) {
+        if changed.iter().any(|p| same(p, &source.file)) {
+            match source.load() {
                 Ok(new) => {
                     for (kind, role) in new.plugins.roles() {
                         let old = config
@@ -120,13 +121,13 @@ fn worker(
                         }
                     }
                     config = new.clone();
-                    tracing::info!(file = %config_file.display(), "configuration changed; applying between ticks");
+                    tracing::info!(file = %source.file.display(), "configuration changed; applying between ticks");
                     let _ = ready.send(Reload::Config(Box::new(new)));
                 }
                 Err(e) => {
-                    tracing::error!(file = %config_file.display(), "refusing the changed configuration; the old one keeps serving: {e}");
+                    tracing::error!(file = %source.file.display(), "refusing the changed configuration; the old one keeps serving: {e}");
                     let _ = ready.send(Reload::Refused {
-                        what: config_file.display().to_string(),
+                        what: source.file.display().to_string(),
                         reason: e.to_string(),
                     });
                 }

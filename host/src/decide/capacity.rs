@@ -108,7 +108,7 @@ pub fn plan_nodes(
                         "{verb} {count} × {} in {}: {have} → {} nodes; plan costs {:.2}/h for the forecast cores",
                         pool.offering.name, cluster.name, step.nodes, plan.hourly_cost
                     ),
-                    plugins: vec![f.by.clone(), served.by.clone()],
+                    plugins: f.by.iter().cloned().chain([served.by.clone()]).collect(),
                     quantile: f.quantiles.last().copied(),
                     horizon_s: f.horizons.last().copied(),
                     forecast: cores,

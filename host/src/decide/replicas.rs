@@ -101,7 +101,7 @@ impl ReplicaPlanner {
                     },
                     reason: Reason {
                         summary,
-                        plugins: vec![f.by.clone()],
+                        plugins: f.by.clone(),
                         quantile: Some(QUANTILE),
                         horizon_s: Some(lead),
                         forecast: Some(forecast),

@@ -1,11 +1,14 @@
 //! Predict: demand forecasts per service and user region, from the forecaster role (a
-//! sandboxed plugin with its fallbacks), as quantiles over a few horizons.
+//! sandboxed plugin with its fallbacks), as quantiles over a few horizons; each forecast is
+//! scored once the demand it forecast has been observed.
 
-use foresight_sdk::ForecastRequest;
+mod accuracy;
+mod predictor;
+
 use serde::Serialize;
 
-use crate::observe::{Observation, Observer};
-use crate::plugins::{ForecastPolicy, Guarded, PluginFault, validate};
+pub use accuracy::{Accuracy, HorizonAccuracy};
+pub use predictor::Predictor;
 
 /// Lead times forecast each tick, seconds.
 pub const HORIZONS: [u32; 4] = [60, 300, 900, 3600];
@@ -23,10 +26,13 @@ pub struct Forecasts {
     pub quantiles: Vec<f64>,
     /// Per service, per region: `horizons × quantiles` values (req/s), row-major.
     pub demand: Vec<Vec<Vec<f64>>>,
-    /// `name@version` of the forecaster that answered.
-    pub by: String,
-    /// Why the live forecaster did not, when a fallback answered.
+    /// `name@version` of every forecaster whose forecasts are in use (one, unless a fallback
+    /// answered for some series or a swap is being caught up with).
+    pub by: Vec<String>,
+    /// Why the live forecaster did not answer this tick's refresh, when a fallback did.
     pub fallback_from: Option<String>,
+    /// Series refreshed this tick (the others are kept forecasts, aged).
+    pub refreshed: usize,
 }
 
 impl Forecasts {
@@ -42,55 +48,4 @@ impl Forecasts {
             .map_or(0, |(k, _)| k);
         self.demand[service][region][h * self.quantiles.len() + k]
     }
-}
-
-/// Forecasts every (service, region) demand series of the observation in one batch call.
-pub fn predict(
-    observation: &Observation,
-    observer: &dyn Observer,
-    forecaster: &Guarded<dyn ForecastPolicy>,
-) -> Result<Forecasts, Vec<PluginFault>> {
-    let mut series = Vec::new();
-    for service in &observation.services {
-        for region in &observation.regions {
-            let mut s = observer.demand_history(&service.name, region, HISTORY_S).unwrap_or_default();
-            if s.step == 0 {
-                s.step = observation.step_s;
-            }
-            if s.values.is_empty() {
-                // Nothing seen yet: the current demand is the only evidence.
-                let r = observation.regions.iter().position(|x| x == region).unwrap_or(0);
-                s.values.push(service.demand_rps.get(r).copied().unwrap_or(0.0));
-                s.start = observation.time - i64::from(observation.step_s);
-            }
-            s.events = observation
-                .events
-                .iter()
-                .filter(|e| e.service.as_ref().is_none_or(|n| n == &service.name))
-                .map(|e| foresight_sdk::Event {
-                    name: e.name.clone(),
-                    start: e.start,
-                    end: e.end,
-                    multiplier: e.multiplier,
-                })
-                .collect();
-            series.push(s);
-        }
-    }
-    let request = ForecastRequest { series, horizons: HORIZONS.to_vec(), quantiles: QUANTILES.to_vec() };
-    let served = forecaster.call(|p| p.forecast(&request), |answer| validate::forecasts(&request, answer))?;
-    let regions = observation.regions.len();
-    let mut answers = served.value.into_iter();
-    let demand = observation
-        .services
-        .iter()
-        .map(|_| (0..regions).map(|_| answers.next().unwrap_or_default()).collect())
-        .collect();
-    Ok(Forecasts {
-        horizons: request.horizons,
-        quantiles: request.quantiles,
-        demand,
-        by: served.by,
-        fallback_from: served.fallback_from.map(|f| f.to_string()),
-    })
 }

@@ -14,6 +14,7 @@ use std::sync::atomic::AtomicU64;
 use crate::backends::sim::Ledger;
 use crate::control::TickSummary;
 use crate::plugins::StatsSnapshot;
+use crate::predict::HorizonAccuracy;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Stage {
@@ -44,6 +45,17 @@ struct ExperimentLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HorizonLabel {
+    horizon_s: u32,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CoverageLabel {
+    horizon_s: u32,
+    quantile: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ServiceLabel {
     service: String,
 }
@@ -66,6 +78,11 @@ pub struct Metrics {
     dropped: Counter<f64, AtomicU64>,
     experiment_decisions: Family<ExperimentLabel, Gauge>,
     experiment_mape: Family<ExperimentLabel, Gauge<f64, AtomicU64>>,
+    forecast_scored: Family<HorizonLabel, Counter>,
+    forecast_ape_sum: Family<HorizonLabel, Counter<f64, AtomicU64>>,
+    forecast_ape_count: Family<HorizonLabel, Counter>,
+    forecast_mape: Family<HorizonLabel, Gauge<f64, AtomicU64>>,
+    forecast_coverage: Family<CoverageLabel, Gauge<f64, AtomicU64>>,
     /// What was last exported, to turn the daemon's running totals into counter increments.
     seen: Mutex<Seen>,
 }
@@ -74,6 +91,7 @@ pub struct Metrics {
 struct Seen {
     roles: std::collections::HashMap<String, StatsSnapshot>,
     ledger: Ledger,
+    accuracy: Vec<HorizonAccuracy>,
 }
 
 impl Default for Metrics {
@@ -154,8 +172,43 @@ impl Metrics {
             "Mean absolute percentage error of the one-step p50 forecast, candidate and live side by side",
             experiment_mape.clone(),
         );
+        let forecast_scored = Family::<HorizonLabel, Counter>::default();
+        registry.register(
+            "forecast_scored",
+            "Live forecasts scored against the demand they forecast, by lead time",
+            forecast_scored.clone(),
+        );
+        let forecast_ape_sum = Family::<HorizonLabel, Counter<f64, AtomicU64>>::default();
+        registry.register(
+            "forecast_abs_pct_error",
+            "Sum of absolute percentage errors (as fractions) of the live p50 forecast, by lead time; divide its rate by forecast_abs_pct_error_samples' for MAPE over a window",
+            forecast_ape_sum.clone(),
+        );
+        let forecast_ape_count = Family::<HorizonLabel, Counter>::default();
+        registry.register(
+            "forecast_abs_pct_error_samples",
+            "Forecasts summed in forecast_abs_pct_error (those whose actual demand was positive)",
+            forecast_ape_count.clone(),
+        );
+        let forecast_mape = Family::<HorizonLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "forecast_mape",
+            "Mean absolute percentage error (fraction) of the live p50 forecast since start, by lead time",
+            forecast_mape.clone(),
+        );
+        let forecast_coverage = Family::<CoverageLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "forecast_coverage",
+            "Share of observed demand at or below the live forecast of each quantile level since start (calibrated: equal to the level)",
+            forecast_coverage.clone(),
+        );
         Self {
             registry,
+            forecast_scored,
+            forecast_ape_sum,
+            forecast_ape_count,
+            forecast_mape,
+            forecast_coverage,
             stage_seconds,
             experiment_decisions,
             experiment_mape,
@@ -239,6 +292,29 @@ impl Metrics {
                 self.experiment_mape.get_or_create(&label("live")).set(m);
             }
         }
+    }
+
+    /// Brings forecast-accuracy series up to the live forecaster's running totals.
+    pub fn forecast_accuracy(&self, accuracy: &[HorizonAccuracy]) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        for a in accuracy {
+            let label = HorizonLabel { horizon_s: a.horizon_s };
+            let before = seen.accuracy.iter().find(|b| b.horizon_s == a.horizon_s);
+            let (scored, sum, count) = before.map_or((0, 0.0, 0), |b| (b.scored, b.ape_sum, b.ape_count));
+            self.forecast_scored.get_or_create(&label).inc_by(a.scored.saturating_sub(scored));
+            self.forecast_ape_sum.get_or_create(&label).inc_by((a.ape_sum - sum).max(0.0));
+            self.forecast_ape_count.get_or_create(&label).inc_by(a.ape_count.saturating_sub(count));
+            if let Some(m) = a.mape {
+                self.forecast_mape.get_or_create(&label).set(m);
+            }
+            if a.scored > 0 {
+                for (level, share) in a.levels.iter().zip(&a.coverage) {
+                    let label = CoverageLabel { horizon_s: a.horizon_s, quantile: format!("{level}") };
+                    self.forecast_coverage.get_or_create(&label).set(*share);
+                }
+            }
+        }
+        seen.accuracy = accuracy.to_vec();
     }
 
     /// The Prometheus text exposition.

@@ -1,0 +1,384 @@
+//! The predictor: keeps a forecast per (service, region) series and refreshes a share of them
+//! each tick, so every series is refreshed once per `refresh` interval and the forecaster sees
+//! a steady batch instead of every week of history every tick.
+//!
+//! A forecast refreshed `a` seconds ago answers "demand in `h` seconds" from its lead `h + a`.
+//! Each refresh therefore asks for the standard lead times and the same shifted by the refresh
+//! interval, and the lead needed now is interpolated between the two that bracket it. A series
+//! is refreshed early when it has no forecast, when the events announced for it change, or
+//! when the forecaster is swapped (every series then, so the new plugin answers at once).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use foresight_sdk::{Event, ForecastRequest, Series};
+
+use super::accuracy::Accuracy;
+use super::{Forecasts, HISTORY_S, HORIZONS, QUANTILES};
+use crate::observe::{Observation, Observer};
+use crate::plugins::{ForecastPolicy, Guarded, PluginFault, validate};
+
+/// Most history values sent in one forecaster call: bounds the guest's memory (a week of
+/// minutes is 10 080 values, so about a hundred series per call).
+const MAX_VALUES_PER_CALL: usize = 1 << 20;
+
+/// Forecast state of one series.
+#[derive(Debug, Clone)]
+struct Row {
+    /// Unix seconds of the step the forecast's last history value describes.
+    last: i64,
+    /// The newest step observed when it was made (later than `last` when history lags).
+    made_at: i64,
+    /// `grid × QUANTILES` values, row-major.
+    values: Vec<f64>,
+    /// The plugin that made it.
+    by: Arc<str>,
+    /// The events it was made with.
+    events: Vec<Event>,
+}
+
+/// Forecasts for every series, refreshed in turn.
+pub struct Predictor {
+    refresh_s: u32,
+    /// Lead times asked of the forecaster: [`HORIZONS`] and the same shifted by `refresh_s`.
+    grid: Vec<u32>,
+    rows: HashMap<String, Vec<Option<Row>>>,
+    accuracy: Accuracy,
+}
+
+impl Predictor {
+    /// A predictor that refreshes each series every `refresh_s` seconds of observed time.
+    pub fn new(refresh_s: u32) -> Self {
+        let mut p = Self {
+            refresh_s: 0,
+            grid: Vec::new(),
+            rows: HashMap::new(),
+            accuracy: Accuracy::new(&HORIZONS, &QUANTILES),
+        };
+        p.set_refresh(refresh_s);
+        p
+    }
+
+    /// Changes the refresh interval; forecasts already made stay until their turn.
+    pub fn set_refresh(&mut self, refresh_s: u32) {
+        if refresh_s == self.refresh_s && !self.grid.is_empty() {
+            return;
+        }
+        self.refresh_s = refresh_s;
+        let mut grid: Vec<u32> = HORIZONS.iter().flat_map(|&h| [h, h + refresh_s]).collect();
+        grid.sort_unstable();
+        grid.dedup();
+        self.grid = grid;
+        // Rows hold values on the old grid.
+        self.rows.clear();
+    }
+
+    /// Forgets every forecast: the next tick refreshes all series (after a forecaster swap).
+    pub fn invalidate(&mut self) {
+        self.rows.clear();
+    }
+
+    /// The accuracy of the forecasts made so far.
+    pub fn accuracy(&self) -> &Accuracy {
+        &self.accuracy
+    }
+
+    /// Scores the forecasts this observation settles, refreshes the series due and returns
+    /// forecasts for every series of the observation.
+    pub fn predict(
+        &mut self,
+        o: &Observation,
+        observer: &dyn Observer,
+        forecaster: &Guarded<dyn ForecastPolicy>,
+    ) -> Result<Forecasts, Vec<PluginFault>> {
+        self.accuracy.settle(o);
+        let step = o.step_s.max(1);
+        let regions = o.regions.len();
+        // The history's newest value is the step that just ended.
+        let last = o.time - i64::from(step);
+        let turns = (self.refresh_s / step).max(1) as usize;
+        let turn = (o.time.div_euclid(i64::from(step))).rem_euclid(turns as i64) as usize;
+        let observed: std::collections::HashSet<&str> = o.services.iter().map(|s| s.name.as_str()).collect();
+        self.rows.retain(|name, _| observed.contains(name.as_str()));
+
+        let mut due: Vec<(usize, usize, Vec<Event>)> = Vec::new();
+        for (s, service) in o.services.iter().enumerate() {
+            let events = events_of(o, &service.name);
+            let rows = self.rows.entry(service.name.clone()).or_default();
+            rows.resize(regions, None);
+            for (r, row) in rows.iter().enumerate() {
+                let stale = match row {
+                    None => true,
+                    Some(row) => {
+                        row.events != events
+                            || last - row.made_at >= i64::from(self.refresh_s)
+                            || (s * regions + r) % turns == turn
+                    }
+                };
+                if stale {
+                    due.push((s, r, events.clone()));
+                }
+            }
+        }
+        let mut fallback_from = None;
+        let mut start = 0;
+        while start < due.len() {
+            let mut series = Vec::new();
+            let mut values = 0;
+            while start + series.len() < due.len() && (series.is_empty() || values < MAX_VALUES_PER_CALL) {
+                let (s, r, events) = &due[start + series.len()];
+                let one = history(o, observer, *s, *r, events.clone());
+                values += one.values.len();
+                series.push(one);
+            }
+            let request =
+                ForecastRequest { series, horizons: self.grid.clone(), quantiles: QUANTILES.to_vec() };
+            let served =
+                forecaster.call(|p| p.forecast(&request), |answer| validate::forecasts(&request, answer))?;
+            if let Some(f) = served.fallback_from {
+                fallback_from = Some(f.to_string());
+            }
+            let by: Arc<str> = served.by.into();
+            for ((values, series), (s, r, events)) in
+                served.value.into_iter().zip(&request.series).zip(&due[start..])
+            {
+                let service = &o.services[*s].name;
+                let row_last = series.last_time();
+                self.accuracy.expect(service, *r, row_last, &self.at_grid(&values, &HORIZONS));
+                self.rows.get_mut(service).expect("row created above")[*r] = Some(Row {
+                    last: row_last,
+                    made_at: last,
+                    values,
+                    by: by.clone(),
+                    events: events.clone(),
+                });
+            }
+            start += request.series.len();
+        }
+
+        let mut by: Vec<String> = Vec::new();
+        let mut demand = Vec::with_capacity(o.services.len());
+        for service in &o.services {
+            let rows = &self.rows[&service.name];
+            let mut per_region = Vec::with_capacity(regions);
+            for row in rows.iter().take(regions) {
+                let row = row.as_ref().expect("every series was refreshed or kept");
+                if !by.iter().any(|b| **b == *row.by) {
+                    by.push(row.by.to_string());
+                }
+                let age = u32::try_from(last - row.last).unwrap_or(0);
+                let leads: Vec<u32> = HORIZONS.iter().map(|h| h + age).collect();
+                per_region.push(self.at_grid(&row.values, &leads));
+            }
+            demand.push(per_region);
+        }
+        by.sort();
+        Ok(Forecasts {
+            horizons: HORIZONS.to_vec(),
+            quantiles: QUANTILES.to_vec(),
+            demand,
+            refreshed: due.len(),
+            by,
+            fallback_from,
+        })
+    }
+
+    /// Values at `leads` (seconds), each interpolated linearly between the grid's lead times
+    /// that bracket it (the furthest when beyond): `leads × QUANTILES`, row-major.
+    fn at_grid(&self, values: &[f64], leads: &[u32]) -> Vec<f64> {
+        let q = QUANTILES.len();
+        let mut out = Vec::with_capacity(leads.len() * q);
+        for &lead in leads {
+            let hi = self.grid.partition_point(|&g| g < lead).min(self.grid.len() - 1);
+            let lo = hi.saturating_sub(1);
+            let (g0, g1) = (f64::from(self.grid[lo]), f64::from(self.grid[hi]));
+            let w = if g1 > g0 { ((f64::from(lead) - g0) / (g1 - g0)).clamp(0.0, 1.0) } else { 1.0 };
+            for k in 0..q {
+                // A mix of two uncrossed rows is uncrossed.
+                out.push((1.0 - w) * values[lo * q + k] + w * values[hi * q + k]);
+            }
+        }
+        out
+    }
+}
+
+/// The events announced for a service (or for every service).
+fn events_of(o: &Observation, service: &str) -> Vec<Event> {
+    o.events
+        .iter()
+        .filter(|e| e.service.as_ref().is_none_or(|n| n == service))
+        .map(|e| Event { name: e.name.clone(), start: e.start, end: e.end, multiplier: e.multiplier })
+        .collect()
+}
+
+/// A series' history as the forecaster receives it.
+fn history(o: &Observation, observer: &dyn Observer, s: usize, r: usize, events: Vec<Event>) -> Series {
+    let service = &o.services[s];
+    let mut series = observer.demand_history(&service.name, &o.regions[r], HISTORY_S).unwrap_or_default();
+    if series.step == 0 {
+        series.step = o.step_s;
+    }
+    if series.values.is_empty() {
+        // Nothing seen yet: the current demand is the only evidence.
+        series.values.push(service.demand_rps.get(r).copied().unwrap_or(0.0));
+        series.start = o.time - i64::from(o.step_s);
+    }
+    series.events = events;
+    series
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use foresight_sdk::{Descriptor, PluginKind};
+
+    use super::*;
+    use crate::observe::{KnownEvent, ObserveError, ServiceView};
+    use crate::plugins::{Fault, Policy, QuarantineRule};
+
+    /// Forecasts demand proportional to the lead time (so reading at lead + age is checkable) and
+    /// records how many series each call carried.
+    struct LeadEcho {
+        descriptor: Descriptor,
+        calls: Mutex<Vec<usize>>,
+    }
+
+    impl Policy for LeadEcho {
+        fn descriptor(&self) -> &Descriptor {
+            &self.descriptor
+        }
+    }
+
+    impl ForecastPolicy for LeadEcho {
+        fn forecast(&self, request: &ForecastRequest) -> Result<Vec<Vec<f64>>, Fault> {
+            self.calls.lock().unwrap().push(request.series.len());
+            let row: Vec<f64> = request
+                .horizons
+                .iter()
+                .flat_map(|&h| request.quantiles.iter().map(move |q| f64::from(h) * (1.0 + q)))
+                .collect();
+            Ok(vec![row; request.series.len()])
+        }
+    }
+
+    /// Thirty minutes of flat demand up to the step before `.0`.
+    struct History(i64);
+
+    impl Observer for History {
+        fn observe(&mut self) -> Result<Observation, ObserveError> {
+            Err(ObserveError::Backend("not used".into()))
+        }
+
+        fn demand_history(&self, _: &str, _: &str, _: u32) -> Option<Series> {
+            Some(Series { start: self.0 - 30 * 60, step: 60, values: vec![10.0; 30], ..Default::default() })
+        }
+    }
+
+    fn predict(p: &mut Predictor, o: &Observation, role: &Guarded<dyn ForecastPolicy>) -> Forecasts {
+        p.predict(o, &History(o.time), role).unwrap()
+    }
+
+    fn observation(time: i64, services: usize) -> Observation {
+        Observation {
+            time,
+            step_s: 60,
+            regions: vec!["eu".into(), "us".into()],
+            clusters: vec![],
+            services: (0..services)
+                .map(|i| ServiceView {
+                    name: format!("svc-{i}"),
+                    slo_p95_ms: 100.0,
+                    service_ms: 10.0,
+                    cpu_per_replica: 1.0,
+                    memory_gib_per_replica: 1.0,
+                    startup_s: 30,
+                    demand_rps: vec![10.0, 10.0],
+                    placements: vec![],
+                    routing: vec![],
+                    p95_ms: 0.0,
+                    dropped_rps: 0.0,
+                })
+                .collect(),
+            events: vec![],
+        }
+    }
+
+    fn role() -> (Arc<LeadEcho>, Guarded<dyn ForecastPolicy>) {
+        let echo = Arc::new(LeadEcho {
+            descriptor: Descriptor::new("lead-echo", "1.0.0", PluginKind::Forecaster, "test"),
+            calls: Mutex::default(),
+        });
+        let rule = QuarantineRule { max_consecutive_faults: 3, duration: Duration::from_secs(60) };
+        let guarded = Guarded::new("forecaster", echo.clone() as Arc<dyn ForecastPolicy>, echo.clone(), rule);
+        (echo, guarded)
+    }
+
+    #[test]
+    fn every_series_is_refreshed_once_per_interval_in_turns() {
+        let (echo, role) = role();
+        let mut p = Predictor::new(300);
+        // 10 services × 2 regions = 20 series; 5 turns of 4.
+        let refreshed: Vec<usize> =
+            (0..11).map(|k| predict(&mut p, &observation(6000 + 60 * k, 10), &role).refreshed).collect();
+        assert_eq!(refreshed, vec![20, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4]);
+        assert_eq!(echo.calls.lock().unwrap().iter().sum::<usize>(), 60);
+    }
+
+    #[test]
+    fn kept_forecasts_are_read_at_their_lead_plus_their_age() {
+        let (_, role) = role();
+        let mut p = Predictor::new(300);
+        let first = predict(&mut p, &observation(6000, 1), &role);
+        // Fresh: the forecaster's own values at the standard lead times.
+        assert_eq!(first.demand[0][0], vec![90.0, 114.0, 450.0, 570.0, 1350.0, 1710.0, 5400.0, 6840.0]);
+        // Series 0 is not due at the next tick (turns are by index), series 1 is.
+        let later = predict(&mut p, &observation(6060, 1), &role);
+        assert_eq!(later.refreshed, 1);
+        let aged = |h: f64| vec![h * 1.5, h * 1.9];
+        let expected: Vec<f64> = [120.0, 360.0, 960.0, 3660.0].into_iter().flat_map(aged).collect();
+        let got = later.demand.iter().flatten().find(|row| **row != first.demand[0][0]).expect("an aged row");
+        for (g, e) in got.iter().zip(&expected) {
+            assert!((g - e).abs() < 1e-9, "{got:?} vs {expected:?}");
+        }
+    }
+
+    #[test]
+    fn a_swap_or_a_new_event_refreshes_at_once() {
+        let (_, role) = role();
+        let mut p = Predictor::new(300);
+        predict(&mut p, &observation(6000, 5), &role);
+        assert_eq!(predict(&mut p, &observation(6060, 5), &role).refreshed, 2);
+        p.invalidate();
+        assert_eq!(predict(&mut p, &observation(6120, 5), &role).refreshed, 10);
+        let mut o = observation(6180, 5);
+        o.events.push(KnownEvent {
+            name: "sale".into(),
+            service: Some("svc-3".into()),
+            start: 7000,
+            end: 8000,
+            multiplier: 2.0,
+        });
+        // svc-3's two series, plus the two whose turn it is.
+        let f = predict(&mut p, &o, &role);
+        assert_eq!(f.refreshed, 4);
+        assert_eq!(f.by, vec!["lead-echo@1.0.0".to_owned()]);
+    }
+
+    #[test]
+    fn forecasts_are_scored_at_the_standard_lead_times() {
+        let (_, role) = role();
+        let mut p = Predictor::new(60);
+        for k in 0..3 {
+            predict(&mut p, &observation(6000 + 60 * k, 1), &role);
+        }
+        // Two ticks later the 60 s forecasts of the first two ticks have been observed.
+        let a = &p.accuracy().by_horizon()[0];
+        assert_eq!(a.horizon_s, 60);
+        assert_eq!(a.scored, 4);
+        // A median of 90 against an actual 10: 800 % off, and above it at both levels.
+        assert!((a.mape.unwrap() - 8.0).abs() < 1e-9);
+        assert_eq!(a.coverage, vec![1.0, 1.0]);
+    }
+}
