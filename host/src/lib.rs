@@ -4,7 +4,8 @@
 //! across many Kubernetes clusters by predicting demand. The daemon runs
 //! observe → predict → decide → act; every strategy in it is a sandboxed WebAssembly plugin.
 //!
-//! This crate is the daemon and its command line. [`plugins`] is the sandboxed runtime.
+//! This crate is the daemon and its command line. [`plugins`] is the sandboxed runtime; [`ml`]
+//! runs the ONNX models the operator grants plugins.
 
 pub mod act;
 pub mod backends;
@@ -12,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod decide;
+pub mod ml;
 pub mod observe;
 pub mod plugins;
 pub mod predict;

@@ -158,9 +158,11 @@ fn it_serves_metrics_status_and_decisions_while_ticking_and_stops_on_sigterm() {
         "foresight_plugin_call_seconds_total",
         "foresight_cost_total",
         "foresight_decisions_total",
-        "foresight_forecast_scored_total{horizon_s=\"60\"}",
-        "foresight_forecast_mape{horizon_s=\"300\"}",
-        "foresight_forecast_coverage{horizon_s=\"60\",quantile=\"0.9\"}",
+        "foresight_forecast_scored_total{plugin=\"seasonal-naive@0.1.0\",horizon_s=\"60\"}",
+        "foresight_forecast_mape{plugin=\"seasonal-naive@0.1.0\",horizon_s=\"300\"}",
+        "foresight_forecast_mase{plugin=\"seasonal-naive@0.1.0\",horizon_s=\"60\"}",
+        "foresight_forecast_band_coverage{plugin=\"seasonal-naive@0.1.0\",horizon_s=\"60\"}",
+        "foresight_forecast_coverage{plugin=\"seasonal-naive@0.1.0\",horizon_s=\"60\",quantile=\"0.9\"}",
     ] {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
@@ -173,8 +175,15 @@ fn it_serves_metrics_status_and_decisions_while_ticking_and_stops_on_sigterm() {
     assert_eq!(status["plugins"]["scorer"]["live"], "latency-aware@0.1.0");
     let accuracy = status["forecast_accuracy"].as_array().expect("accuracy per horizon");
     assert_eq!(accuracy[0]["horizon_s"], 60);
+    assert_eq!(accuracy[0]["plugin"], "seasonal-naive@0.1.0");
     assert!(accuracy[0]["scored"].as_u64().unwrap_or(0) > 0, "{accuracy:?}");
     assert!(accuracy[0]["mape"].as_f64().is_some_and(|m| m.is_finite() && m >= 0.0), "{accuracy:?}");
+    let detail: serde_json::Value = serde_json::from_str(&d.get("/api/v1/accuracy").1).expect("JSON");
+    let by_series = detail["by_series"].as_array().expect("per series");
+    assert!(
+        by_series.iter().any(|a| a["series"] == "checkout/eu" && a["scored"].as_u64() > Some(0)),
+        "{detail}"
+    );
 
     d.signal("-TERM");
     let exit = d.child.wait().expect("wait");

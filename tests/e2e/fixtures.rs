@@ -7,6 +7,9 @@ use std::sync::OnceLock;
 /// Reference plugins, built from `plugins/`.
 pub const REFERENCE: [&str; 3] = ["seasonal-naive", "latency-aware", "spot-mix"];
 
+/// Plugins built from `plugins/` that need more than the default configuration (a model).
+pub const WITH_MODELS: [&str; 1] = ["onnx-mlp"];
+
 /// Test plugins, built from `tests/plugins/`: the hostile ones and a second valid scorer.
 pub const TEST_PLUGINS: [&str; 9] = [
     "hostile-loop",
@@ -54,7 +57,7 @@ pub fn component(name: &str) -> PathBuf {
     let dir = BUILT.get_or_init(|| {
         let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
         cmd.current_dir(workspace()).args(["build", "--target", "wasm32-wasip2", "--profile", "plugin"]);
-        for name in REFERENCE.iter().chain(&TEST_PLUGINS) {
+        for name in REFERENCE.iter().chain(&WITH_MODELS).chain(&TEST_PLUGINS) {
             cmd.args(["-p", name]);
         }
         let status = cmd.status().expect("cargo runs");

@@ -1,6 +1,7 @@
 //! Command-line interface: parsing and dispatch. Each subcommand lives in its own module.
 
 mod bench;
+mod forecast;
 mod plugin;
 mod run;
 mod scaffold;
@@ -35,6 +36,12 @@ enum Command {
     /// diurnal scenario, accelerated) until the scenario ends, --ticks are done, or Ctrl-C.
     #[command(after_help = "Example:\n  foresight run --ticks 600")]
     Run(run::RunArgs),
+    /// Quantile forecasts for one recorded series (`timestamp,value` in, `timestamp,p10,p50,p90`
+    /// out), or `forecast eval`: rolling-origin evaluation of the installed forecasters.
+    #[command(
+        after_help = "Examples:\n  foresight forecast --input demand.csv --horizon 24h --plugin seasonal-naive --out forecast.csv\n  foresight forecast eval --data ../shared/data/series --horizons 1h,6h,24h --out eval.json"
+    )]
+    Forecast(forecast::ForecastArgs),
     /// Build, check and scaffold policy plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -75,7 +82,7 @@ enum PluginCommand {
     },
     /// Load a component, check its world and contract version, and run the conformance suite.
     #[command(
-        after_help = "Example:\n  foresight plugin check .foresight/plugins/latency-aware.wasm --config 'weight-price = 5.0'"
+        after_help = "Examples:\n  foresight plugin check .foresight/plugins/latency-aware.wasm --config 'weight-price = 5.0'\n  foresight plugin check .foresight/plugins/onnx-mlp.wasm --model demand-mlp=plugins/onnx-mlp/model/demand-mlp.onnx"
     )]
     Check {
         /// The component file.
@@ -86,6 +93,11 @@ enum PluginCommand {
         /// The plugin's configuration, as TOML text.
         #[arg(long = "plugin-config", default_value = "")]
         plugin_config: String,
+        /// Grant the plugin an ONNX model for the check: the name it asks for and the `.onnx`
+        /// file (repeatable). Needs ONNX Runtime (`pip install onnxruntime==1.31.1`, or
+        /// ORT_DYLIB_PATH).
+        #[arg(long = "model", value_name = "NAME=PATH", value_parser = parse_model)]
+        models: Vec<(String, PathBuf)>,
     },
     /// Scaffold a new plugin crate that builds and passes `check` as generated.
     #[command(after_help = "Example:\n  foresight plugin new my-scorer --kind scorer")]
@@ -123,6 +135,17 @@ enum BenchCommand {
 
 fn parse_kind(s: &str) -> Result<PluginKind, String> {
     s.parse()
+}
+
+fn parse_model(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((name, path)) if !name.trim().is_empty() && !path.is_empty() => {
+            Ok((name.trim().to_owned(), PathBuf::from(path)))
+        }
+        _ => {
+            Err(format!("`{s}` is not NAME=PATH; write it like `--model demand-mlp=models/demand-mlp.onnx`"))
+        }
+    }
 }
 
 /// Sets up logging on stderr: colours only on a terminal, JSON lines when `[log] format =
@@ -168,10 +191,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             plugin::build(&crates, &out)
         }
-        Command::Plugin(PluginCommand::Check { file, kind, plugin_config }) => {
-            plugin::check(&file, kind, &plugin_config, load_config()?.plugins.cache_dir())
+        Command::Plugin(PluginCommand::Check { file, kind, plugin_config, models }) => {
+            plugin::check(&file, kind, &plugin_config, &models, load_config()?.plugins.cache_dir())
         }
         Command::Plugin(PluginCommand::New { name, kind, dir }) => scaffold::new_plugin(&name, kind, &dir),
+        Command::Forecast(args) => forecast::run(&args, &load_config()?),
         Command::Bench(BenchCommand::Scorer(args)) => bench::scorer(&args, &load_config()?),
         Command::Bench(BenchCommand::Sim(args)) => bench::sim(&args),
         Command::Bench(BenchCommand::Loop(args)) => bench::tick_loop(&args, load_config()?),

@@ -2,11 +2,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use foresight_sdk::PluginKind;
 use serde::Deserialize;
 
+use crate::ml::{Model, Port};
 use crate::plugins::{Limits, Origin, Runtime, conformance};
 
 /// The Rust target plugins compile to.
@@ -151,11 +153,12 @@ fn install(built: &Path, dest: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Loads a component and runs the conformance suite on it.
+/// Loads a component and runs the conformance suite on it, granting it `models` (name, file).
 pub fn check(
     file: &Path,
     kind: Option<PluginKind>,
     config: &str,
+    models: &[(String, PathBuf)],
     cache_dir: PathBuf,
 ) -> anyhow::Result<ExitCode> {
     let runtime = Runtime::new(Some(cache_dir))
@@ -178,7 +181,26 @@ pub fn check(
         },
         loaded.load_time.as_secs_f64() * 1e3
     );
-    let plugin = match runtime.start(&loaded, kind, &Limits::default(), config) {
+    // Models first: a missing runtime or a broken file is reported as such, not as whatever
+    // the plugin makes of the error it gets.
+    for (name, path) in models {
+        let started = Instant::now();
+        match Model::open(name, path) {
+            Ok(model) => println!(
+                "  ok    model {name}: {} → {}, {} in {:.1} ms",
+                list(model.inputs()),
+                list(model.outputs()),
+                path.display(),
+                started.elapsed().as_secs_f64() * 1e3
+            ),
+            Err(e) => {
+                println!("  FAIL  model {name}: {e}");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    let limits = Limits { models: models.iter().cloned().collect(), ..Limits::default() };
+    let plugin = match runtime.start(&loaded, kind, &limits, config) {
         Ok(plugin) => plugin,
         Err(e) => {
             println!("  FAIL  start: {e}");
@@ -188,4 +210,8 @@ pub fn check(
     let report = conformance::check(&plugin);
     println!("{report}");
     Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn list(ports: &[Port]) -> String {
+    ports.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }

@@ -178,6 +178,10 @@ fn publish(shared: &Shared, daemon: &Daemon, summary: &crate::control::TickSumma
     shared.metrics.totals(&roles, daemon.ledger(), services);
     shared.metrics.experiments(&daemon.experiments());
     shared.metrics.forecast_accuracy(&daemon.forecast_accuracy());
+    shared.accuracy.store(Arc::new(serde_json::json!({
+        "by_horizon": daemon.forecast_accuracy(),
+        "by_series": daemon.forecast_accuracy_by_series(),
+    })));
     shared.publish(records.to_vec());
     shared.status.store(Arc::new(daemon.status()));
     shared.ready.store(true, Ordering::Relaxed);

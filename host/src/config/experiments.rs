@@ -2,8 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use figment::value::magic::RelativePathBuf;
 use serde::{Deserialize, Serialize};
 
+use super::plugins::{resolve, validate_models};
 use crate::plugins::Limits;
 
 /// How a candidate takes part.
@@ -18,7 +20,7 @@ pub enum ExperimentMode {
 
 /// One experiment.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(from = "RawExperiment", into = "RawExperiment")]
 pub struct Experiment {
     /// Name, shown in status and metrics.
     pub name: String,
@@ -27,16 +29,49 @@ pub struct Experiment {
     /// Candidate component, relative to the plugin folder.
     pub file: std::path::PathBuf,
     /// The candidate's configuration table.
-    #[serde(default)]
     pub config: BTreeMap<String, toml::Value>,
-    /// Its limits.
-    #[serde(default)]
+    /// Its limits, and in `limits.models` the ONNX models granted by its `models` table.
     pub limits: Limits,
     /// `shadow` or `canary`.
     pub mode: ExperimentMode,
     /// With `canary`: the share of services (0..1) the candidate decides for.
-    #[serde(default)]
     pub share: f64,
+}
+
+/// An experiment as written; `models` travels inside the limits, as for a role.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawExperiment {
+    name: String,
+    role: String,
+    file: std::path::PathBuf,
+    #[serde(default)]
+    config: BTreeMap<String, toml::Value>,
+    /// ONNX models the candidate may run: name → `.onnx` file, relative to the file that sets it.
+    #[serde(default)]
+    models: BTreeMap<String, RelativePathBuf>,
+    #[serde(default)]
+    limits: Limits,
+    mode: ExperimentMode,
+    #[serde(default)]
+    share: f64,
+}
+
+impl From<RawExperiment> for Experiment {
+    fn from(raw: RawExperiment) -> Self {
+        let mut limits = raw.limits;
+        limits.models = resolve(raw.models);
+        let RawExperiment { name, role, file, config, mode, share, .. } = raw;
+        Self { name, role, file, config, limits, mode, share }
+    }
+}
+
+impl From<Experiment> for RawExperiment {
+    fn from(e: Experiment) -> Self {
+        let models = e.limits.models.iter().map(|(k, v)| (k.clone(), v.into())).collect();
+        let Experiment { name, role, file, config, limits, mode, share } = e;
+        Self { name, role, file, config, models, limits, mode, share }
+    }
 }
 
 impl Experiment {
@@ -53,7 +88,10 @@ impl Experiment {
             ExperimentMode::Shadow if self.share != 0.0 => {
                 Err((key("share"), "applies to canaries only; remove it or set mode = \"canary\"".into()))
             }
-            _ => self.limits.validate().map_err(|m| (key("limits"), m)),
+            _ => {
+                self.limits.validate().map_err(|m| (key("limits"), m))?;
+                validate_models(&key("models"), &self.limits.models)
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 //! command-line `--set KEY=VALUE` flags.
 //! Unknown keys are errors; relative paths are resolved against the config file's folder.
 
+mod events;
 mod experiments;
 mod guardrails;
 mod locate;
@@ -16,6 +17,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+pub use events::CalendarEvent;
 pub use experiments::{Experiment, ExperimentMode};
 pub use guardrails::{Bounds, Guardrails};
 pub use plugins::{PluginsConfig, RoleConfig};
@@ -38,6 +40,8 @@ pub struct Config {
     pub guardrails: Guardrails,
     /// Candidate plugins run beside the live ones.
     pub experiments: Vec<Experiment>,
+    /// Known demand events, passed to forecasters.
+    pub events: Vec<CalendarEvent>,
     /// The HTTP server.
     pub server: ServerConfig,
     /// Logging.
@@ -126,6 +130,9 @@ impl Config {
         check(config.tick.interval().map(|_| ()).map_err(|m| ("tick.interval".into(), m)));
         check(config.tick.forecast_refresh_s().map(|_| ()).map_err(|m| ("tick.forecast-refresh".into(), m)));
         for (i, e) in config.experiments.iter().enumerate() {
+            check(e.validate(i));
+        }
+        for (i, e) in config.events.iter().enumerate() {
             check(e.validate(i));
         }
         check(config.server.listen.parse::<std::net::SocketAddr>().map(|_| ()).map_err(|_| {
@@ -240,14 +247,18 @@ mod tests {
 
     #[test]
     fn the_shipped_default_config_is_valid_and_points_at_real_files() {
-        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/foresight.toml");
-        let config = Config::load(&file, true).expect("valid");
-        assert!(
-            config.backend.scenario.relative().is_file(),
-            "{}",
-            config.backend.scenario.relative().display()
-        );
-        assert_eq!(config.backend.kind, BackendKind::Sim);
+        // In a jail: other tests set FORESIGHT_* variables, and the jail's lock keeps them out.
+        Jail::expect_with(|_| {
+            let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/foresight.toml");
+            let config = Config::load(&file, true).expect("valid");
+            assert!(
+                config.backend.scenario.relative().is_file(),
+                "{}",
+                config.backend.scenario.relative().display()
+            );
+            assert_eq!(config.backend.kind, BackendKind::Sim);
+            Ok(())
+        });
     }
 
     #[test]

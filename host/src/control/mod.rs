@@ -186,12 +186,14 @@ impl Daemon {
             cost_model = %roles.cost_model.live_label(),
             "daemon ready"
         );
+        let mut predictor = Predictor::new(refresh_s);
+        predictor.set_calendar(&config.events);
         Ok(Self {
             sim: Simulator::from_scenario(scenario),
             config,
             roles,
             planner: ReplicaPlanner::default(),
-            predictor: Predictor::new(refresh_s),
+            predictor,
             journal,
             tick: 0,
             last_records: Vec::new(),
@@ -396,6 +398,7 @@ impl Daemon {
                     if let Ok(refresh_s) = self.config.tick.forecast_refresh_s() {
                         self.predictor.set_refresh(refresh_s);
                     }
+                    self.predictor.set_calendar(&self.config.events);
                     Record::Reload {
                         tick,
                         what: "configuration".into(),
@@ -481,6 +484,11 @@ impl Daemon {
     /// The live forecasts' accuracy per lead time so far.
     pub fn forecast_accuracy(&self) -> Vec<HorizonAccuracy> {
         self.predictor.accuracy().by_horizon()
+    }
+
+    /// The live forecasts' accuracy per plugin, series and lead time so far.
+    pub fn forecast_accuracy_by_series(&self) -> Vec<HorizonAccuracy> {
+        self.predictor.accuracy().by_series()
     }
 
     /// Each experiment's status.

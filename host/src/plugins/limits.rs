@@ -1,6 +1,8 @@
 //! What a plugin may use: its time and memory budget, its fault tolerance and the capabilities
-//! the operator grants it. Plugins get nothing that is not listed here.
+//! and models the operator grants it. Plugins get nothing that is not listed here.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -29,6 +31,11 @@ pub struct Limits {
     pub quarantine_s: u64,
     /// Capabilities granted beyond computation.
     pub capabilities: Vec<Capability>,
+    /// ONNX models the plugin may run through the host's `ml` interface: name → file. Set from
+    /// the role's `models` table (not written under `limits`), with paths already resolved, so
+    /// everything that starts a plugin from its limits passes the grants along.
+    #[serde(skip)]
+    pub models: BTreeMap<String, PathBuf>,
 }
 
 impl Default for Limits {
@@ -39,6 +46,7 @@ impl Default for Limits {
             max_consecutive_faults: 3,
             quarantine_s: 60,
             capabilities: Vec::new(),
+            models: BTreeMap::new(),
         }
     }
 }

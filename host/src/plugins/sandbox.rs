@@ -14,6 +14,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::foresight::policy::{log, ml};
 use super::limits::{Capability, Limits};
+use crate::ml::{Grants, MlError, Tensor};
 
 /// Most log messages one call may write; the rest are counted and dropped.
 const LOG_MESSAGES_PER_CALL: u32 = 64;
@@ -31,11 +32,13 @@ pub struct Sandbox {
     memory: MemoryCap,
     log_budget: u32,
     logs_dropped: u32,
+    models: Grants,
 }
 
 impl Sandbox {
     /// A sandbox that grants nothing: no files, network, environment, arguments, clock or
-    /// randomness (the last two are not even linked unless granted).
+    /// randomness (the last two are not even linked unless granted), and only the models in
+    /// `limits.models`.
     pub fn new(plugin: Arc<str>, limits: &Limits) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_BYTES);
         let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
@@ -47,6 +50,7 @@ impl Sandbox {
             memory: MemoryCap { cap: limits.memory_bytes(), denied: false },
             log_budget: LOG_MESSAGES_PER_CALL,
             logs_dropped: 0,
+            models: Grants::new(limits.models.clone()),
         }
     }
 
@@ -138,9 +142,21 @@ impl log::Host for Sandbox {
 }
 
 impl ml::Host for Sandbox {
-    fn infer(&mut self, model: String, _inputs: Vec<ml::Tensor>) -> Result<Vec<ml::Tensor>, ml::MlError> {
-        // Models are granted per plugin in the operator's config; none is granted to this one.
-        Err(ml::MlError::NotFound(format!("no model named `{model}` is granted to plugin {}", self.plugin)))
+    fn infer(&mut self, model: String, inputs: Vec<ml::Tensor>) -> Result<Vec<ml::Tensor>, ml::MlError> {
+        let inputs = inputs.into_iter().map(|t| Tensor { shape: t.shape, data: t.data }).collect();
+        match self.models.infer(&self.plugin, &model, inputs) {
+            Ok(outputs) => {
+                Ok(outputs.into_iter().map(|t| ml::Tensor { shape: t.shape, data: t.data }).collect())
+            }
+            Err(e) => {
+                tracing::debug!(plugin = %self.plugin, model, kind = e.metric_label(), "inference refused: {e}");
+                Err(match e {
+                    MlError::NotGranted { .. } => ml::MlError::NotFound(e.to_string()),
+                    MlError::InvalidInput { .. } => ml::MlError::InvalidInput(e.to_string()),
+                    _ => ml::MlError::Failed(e.to_string()),
+                })
+            }
+        }
     }
 }
 

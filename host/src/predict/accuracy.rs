@@ -1,14 +1,21 @@
 //! Forecast accuracy: every forecast is kept until the demand it forecast has been observed,
-//! then scored — absolute percentage error of the median and, per quantile level, whether the
-//! observation fell at or below it (a calibrated p90 is above the demand 90 % of the time).
+//! then scored per plugin, series and lead time:
+//!
+//! * **MAPE** of the median (non-zero actuals only), as a fraction;
+//! * **MASE**: absolute error of the median over the series' one-day seasonal-naive in-sample
+//!   error (taken from the history the forecast was made from), so series of any size compare;
+//! * **pinball loss** averaged over the quantile levels, scaled the same way;
+//! * **coverage**: per level, the share of actuals at or below the forecast (a calibrated p90
+//!   is above the demand 90 % of the time), and the share inside the outermost band (p10–p90).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::observe::Observation;
 
-/// Running accuracy of one forecaster, per lead time.
+/// Running accuracy of the forecasts made by every plugin, per series and lead time.
 #[derive(Debug, Clone)]
 pub struct Accuracy {
     horizons: Vec<u32>,
@@ -16,13 +23,28 @@ pub struct Accuracy {
     /// Forecasts waiting for their target time, by target time (Unix seconds of the step
     /// whose demand they forecast).
     pending: BTreeMap<i64, Vec<Pending>>,
-    totals: Vec<Totals>,
+    /// Totals by (plugin, series, horizon index).
+    totals: HashMap<(Arc<str>, Arc<str>, usize), Totals>,
+}
+
+/// Identifies what a forecast was for.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    /// `name@version` of the plugin that made it.
+    pub plugin: Arc<str>,
+    /// Service.
+    pub service: String,
+    /// Region index in the observation.
+    pub region: usize,
+    /// Series label for reports, e.g. `web/eu`.
+    pub series: Arc<str>,
+    /// The series' one-day seasonal-naive mean absolute error (MASE scale), if known.
+    pub scale: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
 struct Pending {
-    service: String,
-    region: usize,
+    subject: Arc<Subject>,
     horizon: usize,
     /// One value per quantile level.
     values: Vec<f64>,
@@ -33,24 +55,53 @@ struct Totals {
     scored: u64,
     ape_sum: f64,
     ape_count: u64,
+    scaled_abs_sum: f64,
+    scaled_pinball_sum: f64,
+    scaled_count: u64,
+    inside: u64,
     at_or_below: Vec<u64>,
 }
 
-/// Accuracy at one lead time, since the daemon started.
+impl Totals {
+    fn add(&mut self, other: &Totals) {
+        self.scored += other.scored;
+        self.ape_sum += other.ape_sum;
+        self.ape_count += other.ape_count;
+        self.scaled_abs_sum += other.scaled_abs_sum;
+        self.scaled_pinball_sum += other.scaled_pinball_sum;
+        self.scaled_count += other.scaled_count;
+        self.inside += other.inside;
+        self.at_or_below.resize(other.at_or_below.len(), 0);
+        for (a, b) in self.at_or_below.iter_mut().zip(&other.at_or_below) {
+            *a += b;
+        }
+    }
+}
+
+/// Accuracy of one plugin at one lead time, over one series or all of them, since start.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HorizonAccuracy {
+    /// `name@version` of the plugin.
+    pub plugin: String,
+    /// The series (`service/region`), or `None` for all of them.
+    pub series: Option<String>,
     /// Lead time, seconds.
     pub horizon_s: u32,
     /// Forecasts scored.
     pub scored: u64,
-    /// Sum of absolute percentage errors of the median forecast (as fractions), over the
-    /// forecasts whose actual demand was positive.
+    /// Sum of absolute percentage errors of the median (fractions) over positive actuals.
     pub ape_sum: f64,
     /// How many forecasts `ape_sum` covers.
     pub ape_count: u64,
     /// `ape_sum / ape_count`, when any.
     pub mape: Option<f64>,
-    /// Per quantile level (`levels`), the share of observations at or below the forecast.
+    /// Mean absolute scaled error of the median, when the series had a scale.
+    pub mase: Option<f64>,
+    /// Mean pinball loss over the levels, scaled like MASE.
+    pub pinball: Option<f64>,
+    /// Share of actuals inside the outermost band (p10–p90 for the default levels).
+    pub band_coverage: f64,
+    /// Per quantile level (`levels`), the share of actuals at or below the forecast.
     pub coverage: Vec<f64>,
     /// The quantile levels `coverage` refers to.
     pub levels: Vec<f64>,
@@ -63,23 +114,19 @@ impl Accuracy {
             horizons: horizons.to_vec(),
             quantiles: quantiles.to_vec(),
             pending: BTreeMap::new(),
-            totals: vec![
-                Totals { at_or_below: vec![0; quantiles.len()], ..Totals::default() };
-                horizons.len()
-            ],
+            totals: HashMap::new(),
         }
     }
 
     /// Remembers a forecast made from a series whose last value is the step starting at
     /// `last`: `row` holds `horizons × quantiles` values, row-major, at exactly the tracked
     /// lead times.
-    pub fn expect(&mut self, service: &str, region: usize, last: i64, row: &[f64]) {
+    pub fn expect(&mut self, subject: Arc<Subject>, last: i64, row: &[f64]) {
         let q = self.quantiles.len();
         for (h, &horizon) in self.horizons.iter().enumerate() {
             let values = row[h * q..(h + 1) * q].to_vec();
             self.pending.entry(last + i64::from(horizon)).or_default().push(Pending {
-                service: service.to_owned(),
-                region,
+                subject: subject.clone(),
                 horizon: h,
                 values,
             });
@@ -94,7 +141,7 @@ impl Accuracy {
         if due.is_empty() {
             return;
         }
-        let index: std::collections::HashMap<&str, usize> =
+        let index: HashMap<&str, usize> =
             o.services.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
         let median = self
             .quantiles
@@ -102,6 +149,7 @@ impl Accuracy {
             .enumerate()
             .min_by(|a, b| (a.1 - 0.5).abs().total_cmp(&(b.1 - 0.5).abs()))
             .map_or(0, |(k, _)| k);
+        let levels = self.quantiles.len();
         for target in due {
             let Some(batch) = self.pending.remove(&target) else { continue };
             // A target that fell between ticks (a lead not a multiple of the step) is scored
@@ -110,19 +158,43 @@ impl Accuracy {
                 continue;
             }
             for p in batch {
-                let Some(actual) =
-                    index.get(p.service.as_str()).and_then(|&s| o.services[s].demand_rps.get(p.region))
+                let s = &p.subject;
+                let Some(&actual) =
+                    index.get(s.service.as_str()).and_then(|&i| o.services[i].demand_rps.get(s.region))
                 else {
                     continue;
                 };
-                let t = &mut self.totals[p.horizon];
+                let t = self
+                    .totals
+                    .entry((s.plugin.clone(), s.series.clone(), p.horizon))
+                    .or_insert_with(|| Totals { at_or_below: vec![0; levels], ..Totals::default() });
                 t.scored += 1;
-                if *actual > 0.0 {
-                    t.ape_sum += (p.values[median] - actual).abs() / actual;
+                let error = p.values[median] - actual;
+                if actual > 0.0 {
+                    t.ape_sum += error.abs() / actual;
                     t.ape_count += 1;
                 }
+                if let Some(scale) = s.scale.filter(|s| *s > 0.0) {
+                    let pinball: f64 = self
+                        .quantiles
+                        .iter()
+                        .zip(&p.values)
+                        .map(
+                            |(tau, q)| {
+                                if actual >= *q { tau * (actual - q) } else { (1.0 - tau) * (q - actual) }
+                            },
+                        )
+                        .sum::<f64>()
+                        / levels as f64;
+                    t.scaled_abs_sum += error.abs() / scale;
+                    t.scaled_pinball_sum += pinball / scale;
+                    t.scaled_count += 1;
+                }
+                if let (Some(lo), Some(hi)) = (p.values.first(), p.values.last()) {
+                    t.inside += u64::from(*lo <= actual && actual <= *hi);
+                }
                 for (k, v) in p.values.iter().enumerate() {
-                    t.at_or_below[k] += u64::from(*actual <= *v);
+                    t.at_or_below[k] += u64::from(actual <= *v);
                 }
             }
         }
@@ -133,25 +205,39 @@ impl Accuracy {
         self.pending.values().map(Vec::len).sum()
     }
 
-    /// Accuracy per lead time so far.
+    /// Accuracy per plugin and lead time, over all series.
     pub fn by_horizon(&self) -> Vec<HorizonAccuracy> {
-        self.horizons
-            .iter()
-            .zip(&self.totals)
-            .map(|(&horizon_s, t)| HorizonAccuracy {
-                horizon_s,
-                scored: t.scored,
-                ape_sum: t.ape_sum,
-                ape_count: t.ape_count,
-                mape: (t.ape_count > 0).then(|| t.ape_sum / t.ape_count as f64),
-                coverage: t
-                    .at_or_below
-                    .iter()
-                    .map(|&n| if t.scored > 0 { n as f64 / t.scored as f64 } else { 0.0 })
-                    .collect(),
-                levels: self.quantiles.clone(),
-            })
-            .collect()
+        let mut merged: BTreeMap<(Arc<str>, usize), Totals> = BTreeMap::new();
+        for ((plugin, _, h), t) in &self.totals {
+            merged.entry((plugin.clone(), *h)).or_default().add(t);
+        }
+        merged.iter().map(|((plugin, h), t)| self.report(plugin, None, *h, t)).collect()
+    }
+
+    /// Accuracy per plugin, series and lead time.
+    pub fn by_series(&self) -> Vec<HorizonAccuracy> {
+        let mut keys: Vec<&(Arc<str>, Arc<str>, usize)> = self.totals.keys().collect();
+        keys.sort();
+        keys.into_iter().map(|k| self.report(&k.0, Some(&k.1), k.2, &self.totals[k])).collect()
+    }
+
+    fn report(&self, plugin: &str, series: Option<&str>, h: usize, t: &Totals) -> HorizonAccuracy {
+        let share = |n: u64| if t.scored > 0 { n as f64 / t.scored as f64 } else { 0.0 };
+        let scaled = |sum: f64| (t.scaled_count > 0).then(|| sum / t.scaled_count as f64);
+        HorizonAccuracy {
+            plugin: plugin.to_owned(),
+            series: series.map(str::to_owned),
+            horizon_s: self.horizons[h],
+            scored: t.scored,
+            ape_sum: t.ape_sum,
+            ape_count: t.ape_count,
+            mape: (t.ape_count > 0).then(|| t.ape_sum / t.ape_count as f64),
+            mase: scaled(t.scaled_abs_sum),
+            pinball: scaled(t.scaled_pinball_sum),
+            band_coverage: share(t.inside),
+            coverage: t.at_or_below.iter().map(|&n| share(n)).collect(),
+            levels: self.quantiles.clone(),
+        }
     }
 }
 
@@ -183,32 +269,58 @@ mod tests {
         }
     }
 
+    fn subject(service: &str, scale: Option<f64>) -> Arc<Subject> {
+        Arc::new(Subject {
+            plugin: "p@1".into(),
+            service: service.into(),
+            region: 0,
+            series: format!("{service}/eu").into(),
+            scale,
+        })
+    }
+
     #[test]
     fn forecasts_are_scored_when_their_step_is_observed() {
-        let mut a = Accuracy::new(&[60, 120], &[0.5, 0.9]);
+        let mut a = Accuracy::new(&[60, 120], &[0.1, 0.5, 0.9]);
         // Last value is the step starting at 0: targets are the steps at 60 and 120.
-        a.expect("web", 0, 0, &[100.0, 110.0, 80.0, 120.0]);
+        a.expect(subject("web", Some(10.0)), 0, &[80.0, 100.0, 110.0, 60.0, 80.0, 120.0]);
         assert_eq!(a.pending(), 2);
         // The observation at 120 reports the step that started at 60.
         a.settle(&observation(120, 90.0));
         let h = a.by_horizon();
-        assert_eq!(h[0].scored, 1);
+        assert_eq!(h.len(), 1, "only the first lead has been scored");
+        assert_eq!((h[0].horizon_s, h[0].scored), (60, 1));
         assert!((h[0].mape.unwrap() - 10.0 / 90.0).abs() < 1e-12);
-        // 90 is at or below both the median (100) and the p90 (110).
-        assert_eq!(h[0].coverage, vec![1.0, 1.0]);
-        assert_eq!(h[1].scored, 0);
-        a.settle(&observation(180, 100.0));
+        assert!((h[0].mase.unwrap() - 1.0).abs() < 1e-12, "error 10 over a scale of 10");
+        // Pinball: p10 80 under 90 → 0.1·10; p50 100 over → 0.5·10; p90 110 over → 0.1·20.
+        assert!((h[0].pinball.unwrap() - (1.0 + 5.0 + 2.0) / 3.0 / 10.0).abs() < 1e-12);
+        assert_eq!(h[0].coverage, vec![0.0, 1.0, 1.0]);
+        assert_eq!(h[0].band_coverage, 1.0);
+        a.settle(&observation(180, 130.0));
         let h = a.by_horizon();
-        assert!((h[1].mape.unwrap() - 0.2).abs() < 1e-12);
-        // 100 is above the median (80) and below the p90 (120).
-        assert_eq!(h[1].coverage, vec![0.0, 1.0]);
+        assert_eq!(h[1].coverage, vec![0.0, 0.0, 0.0]);
+        assert_eq!(h[1].band_coverage, 0.0, "130 is above the p90 of 120");
         assert_eq!(a.pending(), 0);
+    }
+
+    #[test]
+    fn totals_are_kept_per_series_and_merged_per_plugin() {
+        let mut a = Accuracy::new(&[60], &[0.5]);
+        a.expect(subject("web", None), 0, &[100.0]);
+        a.expect(subject("api", None), 0, &[50.0]);
+        a.settle(&observation(120, 100.0));
+        let series = a.by_series();
+        assert_eq!(series.len(), 1, "api is not observed, so it is not scored");
+        assert_eq!(series[0].series.as_deref(), Some("web/eu"));
+        assert_eq!(series[0].mape, Some(0.0));
+        assert_eq!(series[0].mase, None, "no scale, no MASE");
+        assert_eq!(a.by_horizon()[0].scored, 1);
     }
 
     #[test]
     fn zero_demand_counts_for_coverage_but_not_percentage_error() {
         let mut a = Accuracy::new(&[60], &[0.5]);
-        a.expect("web", 0, 0, &[3.0]);
+        a.expect(subject("web", None), 0, &[3.0]);
         a.settle(&observation(120, 0.0));
         let h = &a.by_horizon()[0];
         assert_eq!((h.scored, h.ape_count, h.mape), (1, 0, None));
@@ -218,11 +330,10 @@ mod tests {
     #[test]
     fn targets_missed_by_a_gap_in_observations_are_dropped_unscored() {
         let mut a = Accuracy::new(&[60], &[0.5]);
-        a.expect("web", 0, 0, &[3.0]);
-        a.expect("gone", 0, 0, &[3.0]);
+        a.expect(subject("web", None), 0, &[3.0]);
         // The daemon was not observing at 120; by 600 that step's demand is gone.
         a.settle(&observation(600, 5.0));
-        assert_eq!(a.by_horizon()[0].scored, 0);
+        assert!(a.by_horizon().is_empty());
         assert_eq!(a.pending(), 0);
     }
 }

@@ -3,6 +3,9 @@
 //! scored once the demand it forecast has been observed.
 
 mod accuracy;
+pub mod ensemble;
+pub mod evaluate;
+pub mod history;
 mod predictor;
 
 use serde::Serialize;
@@ -13,7 +16,7 @@ pub use predictor::Predictor;
 /// Lead times forecast each tick, seconds.
 pub const HORIZONS: [u32; 4] = [60, 300, 900, 3600];
 /// Quantile levels forecast each tick.
-pub const QUANTILES: [f64; 2] = [0.5, 0.9];
+pub const QUANTILES: [f64; 3] = [0.1, 0.5, 0.9];
 /// History handed to the forecaster: a week, enough for weekly seasonality.
 pub const HISTORY_S: u32 = 7 * 86_400;
 

@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use foresight_sdk::{Event, ForecastRequest, Series};
 
-use super::accuracy::Accuracy;
+use super::accuracy::{Accuracy, Subject};
+use super::evaluate::naive_scale;
 use super::{Forecasts, HISTORY_S, HORIZONS, QUANTILES};
 use crate::observe::{Observation, Observer};
 use crate::plugins::{ForecastPolicy, Guarded, PluginFault, validate};
@@ -44,6 +45,8 @@ pub struct Predictor {
     grid: Vec<u32>,
     rows: HashMap<String, Vec<Option<Row>>>,
     accuracy: Accuracy,
+    /// The operator's calendar, added to the events the backend announces.
+    calendar: Vec<crate::observe::KnownEvent>,
 }
 
 impl Predictor {
@@ -54,6 +57,7 @@ impl Predictor {
             grid: Vec::new(),
             rows: HashMap::new(),
             accuracy: Accuracy::new(&HORIZONS, &QUANTILES),
+            calendar: Vec::new(),
         };
         p.set_refresh(refresh_s);
         p
@@ -71,6 +75,30 @@ impl Predictor {
         self.grid = grid;
         // Rows hold values on the old grid.
         self.rows.clear();
+    }
+
+    /// Sets the operator's event calendar (`[[events]]`); series whose events change are
+    /// refreshed on the next tick.
+    pub fn set_calendar(&mut self, events: &[crate::config::CalendarEvent]) {
+        self.calendar = events
+            .iter()
+            .filter_map(|e| {
+                let (start, end) = e.span().ok()?;
+                let one = |service: Option<String>| crate::observe::KnownEvent {
+                    name: e.name.clone(),
+                    service,
+                    start,
+                    end,
+                    multiplier: e.multiplier,
+                };
+                Some(if e.services.is_empty() {
+                    vec![one(None)]
+                } else {
+                    e.services.iter().map(|s| one(Some(s.clone()))).collect()
+                })
+            })
+            .flatten()
+            .collect();
     }
 
     /// Forgets every forecast: the next tick refreshes all series (after a forecaster swap).
@@ -103,7 +131,7 @@ impl Predictor {
 
         let mut due: Vec<(usize, usize, Vec<Event>)> = Vec::new();
         for (s, service) in o.services.iter().enumerate() {
-            let events = events_of(o, &service.name);
+            let events = events_of(o, &self.calendar, &service.name);
             let rows = self.rows.entry(service.name.clone()).or_default();
             rows.resize(regions, None);
             for (r, row) in rows.iter().enumerate() {
@@ -127,7 +155,8 @@ impl Predictor {
             let mut values = 0;
             while start + series.len() < due.len() && (series.is_empty() || values < MAX_VALUES_PER_CALL) {
                 let (s, r, events) = &due[start + series.len()];
-                let one = history(o, observer, *s, *r, events.clone());
+                let one =
+                    history(o, observer, *s, *r, events.clone(), self.grid.last().copied().unwrap_or(0));
                 values += one.values.len();
                 series.push(one);
             }
@@ -144,7 +173,14 @@ impl Predictor {
             {
                 let service = &o.services[*s].name;
                 let row_last = series.last_time();
-                self.accuracy.expect(service, *r, row_last, &self.at_grid(&values, &HORIZONS));
+                let subject = Subject {
+                    plugin: by.clone(),
+                    service: service.clone(),
+                    region: *r,
+                    series: format!("{service}/{}", o.regions[*r]).into(),
+                    scale: naive_scale(&series.values, series.step),
+                };
+                self.accuracy.expect(Arc::new(subject), row_last, &self.at_grid(&values, &HORIZONS));
                 self.rows.get_mut(service).expect("row created above")[*r] = Some(Row {
                     last: row_last,
                     made_at: last,
@@ -202,17 +238,29 @@ impl Predictor {
     }
 }
 
-/// The events announced for a service (or for every service).
-fn events_of(o: &Observation, service: &str) -> Vec<Event> {
+/// The events announced for a service (or for every service), by the backend or the calendar.
+fn events_of(o: &Observation, calendar: &[crate::observe::KnownEvent], service: &str) -> Vec<Event> {
     o.events
         .iter()
+        .chain(calendar)
         .filter(|e| e.service.as_ref().is_none_or(|n| n == service))
         .map(|e| Event { name: e.name.clone(), start: e.start, end: e.end, multiplier: e.multiplier })
         .collect()
 }
 
-/// A series' history as the forecaster receives it.
-fn history(o: &Observation, observer: &dyn Observer, s: usize, r: usize, events: Vec<Event>) -> Series {
+/// Name of the covariate that carries the events' combined multiplier at each step.
+pub const EVENT_COVARIATE: &str = "event-multiplier";
+
+/// A series' history as the forecaster receives it; with events, also their multiplier as a
+/// covariate over the history and up to `reach_s` beyond it.
+fn history(
+    o: &Observation,
+    observer: &dyn Observer,
+    s: usize,
+    r: usize,
+    events: Vec<Event>,
+    reach_s: u32,
+) -> Series {
     let service = &o.services[s];
     let mut series = observer.demand_history(&service.name, &o.regions[r], HISTORY_S).unwrap_or_default();
     if series.step == 0 {
@@ -222,6 +270,17 @@ fn history(o: &Observation, observer: &dyn Observer, s: usize, r: usize, events:
         // Nothing seen yet: the current demand is the only evidence.
         series.values.push(service.demand_rps.get(r).copied().unwrap_or(0.0));
         series.start = o.time - i64::from(o.step_s);
+    }
+    if !events.is_empty() {
+        let step = series.step.max(1);
+        let rows = series.values.len() + reach_s.div_ceil(step) as usize;
+        series.covariate_names = vec![EVENT_COVARIATE.to_owned()];
+        series.covariates = (0..rows)
+            .map(|k| {
+                let t = series.start + k as i64 * i64::from(step);
+                events.iter().filter(|e| e.start <= t && t < e.end).map(|e| e.multiplier).product()
+            })
+            .collect();
     }
     series.events = events;
     series
@@ -332,11 +391,13 @@ mod tests {
         let mut p = Predictor::new(300);
         let first = predict(&mut p, &observation(6000, 1), &role);
         // Fresh: the forecaster's own values at the standard lead times.
-        assert_eq!(first.demand[0][0], vec![90.0, 114.0, 450.0, 570.0, 1350.0, 1710.0, 5400.0, 6840.0]);
+        let fresh: Vec<f64> =
+            [60.0, 300.0, 900.0, 3600.0].into_iter().flat_map(|h| [h * 1.1, h * 1.5, h * 1.9]).collect();
+        assert_eq!(first.demand[0][0], fresh);
         // Series 0 is not due at the next tick (turns are by index), series 1 is.
         let later = predict(&mut p, &observation(6060, 1), &role);
         assert_eq!(later.refreshed, 1);
-        let aged = |h: f64| vec![h * 1.5, h * 1.9];
+        let aged = |h: f64| vec![h * 1.1, h * 1.5, h * 1.9];
         let expected: Vec<f64> = [120.0, 360.0, 960.0, 3660.0].into_iter().flat_map(aged).collect();
         let got = later.demand.iter().flatten().find(|row| **row != first.demand[0][0]).expect("an aged row");
         for (g, e) in got.iter().zip(&expected) {
@@ -377,8 +438,61 @@ mod tests {
         let a = &p.accuracy().by_horizon()[0];
         assert_eq!(a.horizon_s, 60);
         assert_eq!(a.scored, 4);
-        // A median of 90 against an actual 10: 800 % off, and above it at both levels.
+        // A median of 90 against an actual 10: 800 % off, and above it at every level.
         assert!((a.mape.unwrap() - 8.0).abs() < 1e-9);
-        assert_eq!(a.coverage, vec![1.0, 1.0]);
+        assert_eq!(a.coverage, vec![1.0, 1.0, 1.0]);
+        assert_eq!(a.plugin, "lead-echo@1.0.0");
+        // Flat history: no seasonal-naive error to scale by, so no MASE.
+        assert_eq!(a.mase, None);
+    }
+
+    /// Records the last request's series, to check what the forecaster was given.
+    struct Recorder(Mutex<Vec<Series>>, Descriptor);
+
+    impl Policy for Recorder {
+        fn descriptor(&self) -> &Descriptor {
+            &self.1
+        }
+    }
+
+    impl ForecastPolicy for Recorder {
+        fn forecast(&self, request: &ForecastRequest) -> Result<Vec<Vec<f64>>, Fault> {
+            *self.0.lock().unwrap() = request.series.clone();
+            Ok(vec![vec![1.0; request.answer_len()]; request.series.len()])
+        }
+    }
+
+    #[test]
+    fn calendar_events_reach_the_forecaster_as_events_and_a_covariate() {
+        let recorder = Arc::new(Recorder(
+            Mutex::default(),
+            Descriptor::new("recorder", "1.0.0", PluginKind::Forecaster, "test"),
+        ));
+        let rule = QuarantineRule { max_consecutive_faults: 3, duration: Duration::from_secs(60) };
+        let role: Guarded<dyn ForecastPolicy> =
+            Guarded::new("forecaster", recorder.clone(), recorder.clone(), rule);
+        let mut p = Predictor::new(300);
+        // A sale for svc-1 from 10 to 20 minutes after the last observation.
+        let last = 6000 - 60;
+        let iso =
+            |t: i64| humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(t as u64));
+        p.set_calendar(&[crate::config::CalendarEvent {
+            name: "sale".into(),
+            start: iso(last + 600).to_string(),
+            end: iso(last + 1200).to_string(),
+            multiplier: 3.0,
+            services: vec!["svc-1".into()],
+        }]);
+        predict(&mut p, &observation(6000, 2), &role);
+        let series = recorder.0.lock().unwrap().clone();
+        assert!(series[0].events.is_empty() && series[0].covariates.is_empty(), "svc-0 is not concerned");
+        let s = &series[2];
+        assert_eq!(s.events.len(), 1);
+        assert_eq!(s.covariate_names, vec![EVENT_COVARIATE.to_owned()]);
+        // Rows: 30 of history and the furthest lead (3600 + 300 s) in minutes.
+        assert_eq!(s.covariates.len(), 30 + 65);
+        let at = |t: i64| s.covariates[((t - s.start) / 60) as usize];
+        assert_eq!((at(last), at(last + 540), at(last + 600), at(last + 1140)), (1.0, 1.0, 3.0, 3.0));
+        assert_eq!((at(last + 1200), at(last + 3900)), (1.0, 1.0));
     }
 }

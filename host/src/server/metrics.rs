@@ -46,11 +46,13 @@ struct ExperimentLabel {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HorizonLabel {
+    plugin: String,
     horizon_s: u32,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CoverageLabel {
+    plugin: String,
     horizon_s: u32,
     quantile: String,
 }
@@ -82,6 +84,9 @@ pub struct Metrics {
     forecast_ape_sum: Family<HorizonLabel, Counter<f64, AtomicU64>>,
     forecast_ape_count: Family<HorizonLabel, Counter>,
     forecast_mape: Family<HorizonLabel, Gauge<f64, AtomicU64>>,
+    forecast_mase: Family<HorizonLabel, Gauge<f64, AtomicU64>>,
+    forecast_pinball: Family<HorizonLabel, Gauge<f64, AtomicU64>>,
+    forecast_band_coverage: Family<HorizonLabel, Gauge<f64, AtomicU64>>,
     forecast_coverage: Family<CoverageLabel, Gauge<f64, AtomicU64>>,
     /// What was last exported, to turn the daemon's running totals into counter increments.
     seen: Mutex<Seen>,
@@ -196,6 +201,24 @@ impl Metrics {
             "Mean absolute percentage error (fraction) of the live p50 forecast since start, by lead time",
             forecast_mape.clone(),
         );
+        let forecast_mase = Family::<HorizonLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "forecast_mase",
+            "Mean absolute scaled error of the p50 forecast since start (scaled by each series' one-day seasonal-naive error), by plugin and lead time",
+            forecast_mase.clone(),
+        );
+        let forecast_pinball = Family::<HorizonLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "forecast_pinball",
+            "Mean pinball loss over the quantile levels since start, scaled like MASE, by plugin and lead time",
+            forecast_pinball.clone(),
+        );
+        let forecast_band_coverage = Family::<HorizonLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "forecast_band_coverage",
+            "Share of observed demand inside the p10-p90 forecast band since start (calibrated: 0.8)",
+            forecast_band_coverage.clone(),
+        );
         let forecast_coverage = Family::<CoverageLabel, Gauge<f64, AtomicU64>>::default();
         registry.register(
             "forecast_coverage",
@@ -208,6 +231,9 @@ impl Metrics {
             forecast_ape_sum,
             forecast_ape_count,
             forecast_mape,
+            forecast_mase,
+            forecast_pinball,
+            forecast_band_coverage,
             forecast_coverage,
             stage_seconds,
             experiment_decisions,
@@ -294,22 +320,33 @@ impl Metrics {
         }
     }
 
-    /// Brings forecast-accuracy series up to the live forecaster's running totals.
+    /// Brings forecast-accuracy series up to the running totals (per plugin and lead time).
     pub fn forecast_accuracy(&self, accuracy: &[HorizonAccuracy]) {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         for a in accuracy {
-            let label = HorizonLabel { horizon_s: a.horizon_s };
-            let before = seen.accuracy.iter().find(|b| b.horizon_s == a.horizon_s);
+            let label = HorizonLabel { plugin: a.plugin.clone(), horizon_s: a.horizon_s };
+            let before = seen.accuracy.iter().find(|b| b.plugin == a.plugin && b.horizon_s == a.horizon_s);
             let (scored, sum, count) = before.map_or((0, 0.0, 0), |b| (b.scored, b.ape_sum, b.ape_count));
             self.forecast_scored.get_or_create(&label).inc_by(a.scored.saturating_sub(scored));
             self.forecast_ape_sum.get_or_create(&label).inc_by((a.ape_sum - sum).max(0.0));
             self.forecast_ape_count.get_or_create(&label).inc_by(a.ape_count.saturating_sub(count));
-            if let Some(m) = a.mape {
-                self.forecast_mape.get_or_create(&label).set(m);
+            for (family, value) in [
+                (&self.forecast_mape, a.mape),
+                (&self.forecast_mase, a.mase),
+                (&self.forecast_pinball, a.pinball),
+                (&self.forecast_band_coverage, (a.scored > 0).then_some(a.band_coverage)),
+            ] {
+                if let Some(v) = value {
+                    family.get_or_create(&label).set(v);
+                }
             }
             if a.scored > 0 {
                 for (level, share) in a.levels.iter().zip(&a.coverage) {
-                    let label = CoverageLabel { horizon_s: a.horizon_s, quantile: format!("{level}") };
+                    let label = CoverageLabel {
+                        plugin: a.plugin.clone(),
+                        horizon_s: a.horizon_s,
+                        quantile: format!("{level}"),
+                    };
                     self.forecast_coverage.get_or_create(&label).set(*share);
                 }
             }

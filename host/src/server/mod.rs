@@ -25,6 +25,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// The latest status document.
     pub status: ArcSwap<serde_json::Value>,
+    /// Forecast accuracy per plugin, series and lead time.
+    pub accuracy: ArcSwap<serde_json::Value>,
     /// Recent decision-log records, oldest first.
     pub decisions: Mutex<VecDeque<Record>>,
     /// Records kept for the API.
@@ -39,6 +41,7 @@ impl Shared {
         Self {
             metrics: Metrics::new(),
             status: ArcSwap::from_pointee(serde_json::json!({ "state": "starting" })),
+            accuracy: ArcSwap::from_pointee(serde_json::json!({ "by_horizon": [], "by_series": [] })),
             decisions: Mutex::new(VecDeque::new()),
             capacity,
             ready: AtomicBool::new(false),
@@ -65,6 +68,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/v1/status", get(status))
         .route("/api/v1/decisions", get(decisions))
+        .route("/api/v1/accuracy", get(accuracy))
         .with_state(shared)
 }
 
@@ -85,6 +89,10 @@ async fn readyz(State(s): State<Arc<Shared>>) -> impl IntoResponse {
 
 async fn status(State(s): State<Arc<Shared>>) -> Json<serde_json::Value> {
     Json(s.status.load().as_ref().clone())
+}
+
+async fn accuracy(State(s): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    Json(s.accuracy.load().as_ref().clone())
 }
 
 #[derive(serde::Deserialize)]

@@ -31,7 +31,7 @@ pub use rng::Rng;
 pub use scenario::{
     BatchSpec, ClusterSpec, Disruption, EventSpec, PoolSpec, Scenario, ScenarioError, ServiceSpec,
 };
-pub use trace::{Trace, TraceError};
+pub use trace::{Trace, TraceError, median_interval};
 pub use world::{MAX_UTILISATION, Simulator};
 
 use crate::act::{Action, Actuator, Outcome};

@@ -123,6 +123,11 @@ impl Trace {
     /// increasing. Values must be finite and non-negative, since they are demand. Lines may end
     /// in `\r\n`; a blank line is an error like any other malformed line.
     pub fn parse_samples(path: &Path, text: &str) -> Result<Vec<(i64, f64)>, TraceError> {
+        Self::parse_rows(path, text, false)
+    }
+
+    /// [`Trace::parse_samples`] for any metric: with `signed`, negative values are accepted.
+    pub fn parse_rows(path: &Path, text: &str, signed: bool) -> Result<Vec<(i64, f64)>, TraceError> {
         let fail = |line: usize, message: String| TraceError::Parse { path: path.into(), line, message };
         let mut lines = text.strip_prefix('\u{feff}').unwrap_or(text).lines();
         let header = lines.next().unwrap_or("");
@@ -161,7 +166,7 @@ impl Trace {
                 fail(line, format!("bad timestamp `{stamp}`: {why}; {fix}"))
             })?;
             let v = match value.parse::<f64>() {
-                Ok(v) if v.is_finite() && v >= 0.0 => v,
+                Ok(v) if v.is_finite() && (signed || v >= 0.0) => v,
                 Ok(v) if v.is_finite() => {
                     return Err(fail(line, format!("negative value `{value}`; demand must be 0 or more")));
                 }
@@ -306,7 +311,8 @@ impl Trace {
 
 /// The dominant sampling interval; the median resists the few holes and late samples that real
 /// monitoring data has, where a mean would not.
-fn median_interval(samples: &[(i64, f64)]) -> i64 {
+/// The median time between consecutive samples (at least two samples).
+pub fn median_interval(samples: &[(i64, f64)]) -> i64 {
     let mut diffs: Vec<i64> = samples.windows(2).map(|w| w[1].0 - w[0].0).collect();
     let middle = diffs.len() / 2;
     *diffs.select_nth_unstable(middle).1

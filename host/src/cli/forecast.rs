@@ -1,0 +1,350 @@
+//! `foresight forecast` (quantile forecasts for one recorded series) and `foresight forecast
+//! eval` (rolling-origin evaluation of installed forecasters over a folder of series).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use foresight_sdk::{ForecastRequest, PluginKind};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::plugins::{ForecastPolicy, Limits, Policy, Runtime, validate};
+use crate::predict::ensemble::combine;
+use crate::predict::evaluate::{self, Contender, LEVELS};
+use crate::predict::history;
+
+/// The name that stands for the combination of the other forecasters.
+pub const ENSEMBLE: &str = "ensemble";
+
+/// Options of `foresight forecast`.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ForecastArgs {
+    #[command(subcommand)]
+    command: Option<ForecastCommand>,
+    /// The series, a `timestamp,value` CSV (gaps are missing rows).
+    #[arg(long, required = true)]
+    input: Option<PathBuf>,
+    /// How far ahead to forecast; every step of the series up to it is written.
+    #[arg(long, default_value = "24h")]
+    horizon: humantime::Duration,
+    /// Installed forecaster (descriptor name or file stem in the plugin folder), or `ensemble`.
+    #[arg(long, default_value = "seasonal-naive")]
+    plugin: String,
+    /// Output CSV (`timestamp,p10,p50,p90`); standard output when left out.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ForecastCommand {
+    /// Rolling-origin evaluation over every `timestamp,value` CSV of a folder.
+    ///
+    /// Protocol: origins every 24 h over the last 20 % of each series; at an origin the model
+    /// sees only the data before it; the error for horizon H is taken at lead time exactly H
+    /// (after the last value seen) with p50 as the point forecast, only where a value was
+    /// observed (gaps stay gaps; a lead that is not a whole number of the series' steps is not
+    /// scored); MASE is scaled by the in-sample MAE of a one-day seasonal-naive forecast on
+    /// the data before the first origin; MAPE (non-zero actuals) and p10–p90 coverage are
+    /// fractions. Figures per plugin and horizon are means over series; `seconds` is the time
+    /// spent forecasting. Files that are not `timestamp,value` are skipped with a note.
+    #[command(
+        after_help = "Example:\n  foresight forecast eval --data ../shared/data/series --horizons 1h,6h,24h --out eval.json"
+    )]
+    Eval(EvalArgs),
+}
+
+/// Options of `foresight forecast eval`.
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// Folder of `timestamp,value` CSV files.
+    #[arg(long)]
+    data: PathBuf,
+    /// Horizons, comma separated; reported as written.
+    #[arg(long, value_delimiter = ',', default_value = "1h,6h,12h,24h,48h")]
+    horizons: Vec<String>,
+    /// Forecasters to evaluate (installed names, or `ensemble` for their combination);
+    /// default: every installed forecaster and the ensemble.
+    #[arg(long, num_args = 1..)]
+    plugin: Vec<String>,
+    /// JSON report.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Runs `foresight forecast` or `foresight forecast eval`.
+pub fn run(args: &ForecastArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    match &args.command {
+        Some(ForecastCommand::Eval(eval)) => run_eval(eval, config),
+        None => forecast_one(args, config),
+    }
+}
+
+/// Limits for offline forecasting: whole histories in one call, so generous ones.
+fn offline_limits() -> Limits {
+    Limits { deadline_ms: 120_000, memory_mib: 2048, ..Limits::default() }
+}
+
+/// A forecaster component found in the plugin folder: descriptor name, file, plugin.
+type Installed = (String, PathBuf, Arc<dyn ForecastPolicy>);
+
+/// Every forecaster component in the plugin folder, sorted by file; the runtime must outlive
+/// the plugins (it drives their deadlines).
+fn installed(config: &Config) -> anyhow::Result<(Runtime, Vec<Installed>)> {
+    let dir = config.plugins.dir();
+    let runtime = Runtime::new(Some(config.plugins.cache_dir()))
+        .map_err(|e| anyhow::anyhow!("cannot start the plugin runtime: {e:#}"))?;
+    let entries = std::fs::read_dir(&dir).with_context(|| {
+        format!(
+            "cannot read the plugin folder {}; build the plugins with `foresight plugin build`",
+            dir.display()
+        )
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    files.sort();
+    let mut found = Vec::new();
+    for file in files {
+        let loaded = match runtime.load_file(&file) {
+            Ok(l) if l.kind == PluginKind::Forecaster => l,
+            Ok(_) => continue,
+            Err(e) => {
+                eprintln!("note: skipping {}: {e}", file.display());
+                continue;
+            }
+        };
+        // The live forecaster's configuration applies to its own file.
+        let role = &config.plugins.forecaster;
+        let text = if config.plugins.file(role) == file { role.config_text() } else { String::new() };
+        let plugin = runtime
+            .start(&loaded, Some(PluginKind::Forecaster), &offline_limits(), &text)
+            .with_context(|| format!("starting {}", file.display()))?;
+        let name = plugin.descriptor().name.clone();
+        found.push((name, file, Arc::new(plugin) as Arc<dyn ForecastPolicy>));
+    }
+    Ok((runtime, found))
+}
+
+/// The contenders `names` stands for (all installed when empty), whether the ensemble is among
+/// them, and the runtime they run on.
+fn contenders(config: &Config, names: &[String]) -> anyhow::Result<(Vec<Contender>, bool, Runtime)> {
+    let (runtime, all) = installed(config)?;
+    if all.is_empty() {
+        bail!(
+            "no forecaster components in {}; build them with `foresight plugin build`",
+            config.plugins.dir().display()
+        );
+    }
+    let ensemble = names.is_empty() || names.iter().any(|n| n == ENSEMBLE);
+    let wanted: Vec<&String> = names.iter().filter(|n| *n != ENSEMBLE).collect();
+    let mut picked = Vec::new();
+    for name in &wanted {
+        let Some((n, _, p)) =
+            all.iter().find(|(n, f, _)| n == *name || f.file_stem().is_some_and(|s| s == name.as_str()))
+        else {
+            let known: Vec<&str> = all.iter().map(|(n, _, _)| n.as_str()).collect();
+            bail!("no installed forecaster named `{name}`; installed: {}, or `{ENSEMBLE}`", known.join(", "));
+        };
+        picked.push(Contender { name: n.clone(), policy: p.clone() });
+    }
+    if wanted.is_empty() {
+        picked = all.into_iter().map(|(name, _, policy)| Contender { name, policy }).collect();
+    }
+    Ok((picked, ensemble, runtime))
+}
+
+fn forecast_one(args: &ForecastArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    let input = args.input.as_deref().context("--input is required")?;
+    let series = history::load(input)?;
+    let step = series.step;
+    let horizon_s = Duration::from(args.horizon).as_secs();
+    let steps = horizon_s / u64::from(step);
+    if steps == 0 {
+        bail!(
+            "--horizon {} is shorter than the series' step of {step} s; ask for at least one step",
+            args.horizon
+        );
+    }
+    let leads: Vec<u32> = (1..=steps).map(|k| (k * u64::from(step)) as u32).collect();
+    let names = std::slice::from_ref(&args.plugin);
+    let (members, ensemble, _runtime) = contenders(config, names)?;
+    let request =
+        ForecastRequest { series: vec![series.clone()], horizons: leads.clone(), quantiles: LEVELS.to_vec() };
+    let mut answers = Vec::new();
+    for m in &members {
+        let a = m.policy.forecast(&request).map_err(|f| anyhow::anyhow!("{}: {f}", m.name))?;
+        validate::forecasts(&request, &a).map_err(|e| anyhow::anyhow!("{} answered wrongly: {e}", m.name))?;
+        answers.push(a.into_iter().next().unwrap_or_default());
+    }
+    let values = if ensemble && members.len() > 1 {
+        let weights = evaluate::fitted_weights(&series, &members, &leads).map_err(anyhow::Error::msg)?;
+        let refs: Vec<&[f64]> = answers.iter().map(Vec::as_slice).collect();
+        combine(&refs, &weights, LEVELS.len())
+    } else {
+        answers.into_iter().next().unwrap_or_default()
+    };
+    let last = series.last_time();
+    let mut csv = String::from("timestamp,p10,p50,p90\n");
+    for (lead, row) in leads.iter().zip(values.chunks(LEVELS.len())) {
+        let t = UNIX_EPOCH + Duration::from_secs(u64::try_from(last + i64::from(*lead)).unwrap_or(0));
+        csv.push_str(&format!("{},{},{},{}\n", humantime::format_rfc3339_seconds(t), row[0], row[1], row[2]));
+    }
+    match &args.out {
+        Some(out) => std::fs::write(out, csv).with_context(|| format!("cannot write {}", out.display()))?,
+        None => print!("{csv}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Figures of one plugin at one horizon, over series.
+#[derive(Debug, Serialize)]
+struct Summary {
+    mape: Option<f64>,
+    mase: f64,
+    coverage: f64,
+    seconds: f64,
+    series: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    protocol: &'static str,
+    plugins: std::collections::BTreeMap<String, std::collections::BTreeMap<String, Summary>>,
+    rows: Vec<evaluate::Row>,
+    skipped: Vec<Skipped>,
+}
+
+#[derive(Debug, Serialize)]
+struct Skipped {
+    file: String,
+    reason: String,
+}
+
+fn run_eval(args: &EvalArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    let horizons: Vec<(String, u32)> = args
+        .horizons
+        .iter()
+        .map(|h| {
+            let d = humantime::parse_duration(h.trim()).map_err(|e| {
+                anyhow::anyhow!("--horizons: `{h}` is not a duration ({e}); write e.g. 1h,6h,24h")
+            })?;
+            Ok((h.trim().to_owned(), u32::try_from(d.as_secs()).context("--horizons: too long")?))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let (contenders, ensemble, _runtime) = contenders(config, &args.plugin)?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&args.data)
+        .with_context(|| format!("cannot read --data {}", args.data.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!("--data {} holds no .csv files", args.data.display());
+    }
+    let bar = indicatif::ProgressBar::new(files.len() as u64);
+    let mut rows = Vec::new();
+    let mut skipped = Vec::new();
+    let mut seconds: std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>> =
+        Default::default();
+    for file in &files {
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        bar.set_message(name.clone());
+        let series = match history::load(file) {
+            Ok(s) => s,
+            Err(e) => {
+                bar.println(format!("note: skipping {name}: {e}"));
+                skipped.push(Skipped { file: name, reason: e.to_string() });
+                bar.inc(1);
+                continue;
+            }
+        };
+        let result = evaluate::evaluate_series(&name, &series, &contenders, ensemble, &horizons);
+        for (plugin, why) in &result.failures {
+            bar.println(format!("note: {plugin} failed on {name}: {why}"));
+        }
+        if result.rows.is_empty() {
+            skipped.push(Skipped { file: name, reason: "no horizon could be scored".into() });
+        }
+        for (plugin, s) in &result.seconds {
+            for row in result.rows.iter().filter(|r| &r.plugin == plugin) {
+                *seconds.entry(plugin.clone()).or_default().entry(row.horizon.clone()).or_default() += s;
+            }
+        }
+        rows.extend(result.rows);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let mut plugins: std::collections::BTreeMap<String, std::collections::BTreeMap<String, Summary>> =
+        Default::default();
+    let mut names: Vec<String> = contenders.iter().map(|c| c.name.clone()).collect();
+    if ensemble && contenders.len() > 1 {
+        names.push(ENSEMBLE.into());
+    }
+    for plugin in &names {
+        for (label, _) in &horizons {
+            let mine: Vec<&evaluate::Row> =
+                rows.iter().filter(|r| &r.plugin == plugin && &r.horizon == label).collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let n = mine.len() as f64;
+            let mapes: Vec<f64> = mine.iter().filter_map(|r| r.mape).collect();
+            plugins.entry(plugin.clone()).or_default().insert(
+                label.clone(),
+                Summary {
+                    mape: (!mapes.is_empty()).then(|| mapes.iter().sum::<f64>() / mapes.len() as f64),
+                    mase: mine.iter().map(|r| r.mase).sum::<f64>() / n,
+                    coverage: mine.iter().map(|r| r.coverage).sum::<f64>() / n,
+                    seconds: seconds.get(plugin).and_then(|m| m.get(label)).copied().unwrap_or(0.0),
+                    series: mine.len(),
+                },
+            );
+        }
+    }
+    print_table(&plugins, &horizons);
+    let report = Report {
+        protocol: "rolling origin: origins every 24 h over the last 20 % of each series; data before the origin only; error at lead exactly H with p50; MASE scaled by the in-sample MAE of a one-day seasonal-naive forecast before the first origin",
+        plugins,
+        rows,
+        skipped,
+    };
+    write_json(&args.out, &report)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(
+    plugins: &std::collections::BTreeMap<String, std::collections::BTreeMap<String, Summary>>,
+    horizons: &[(String, u32)],
+) {
+    for (plugin, by_horizon) in plugins {
+        println!("{plugin}");
+        println!(
+            "  {:<8} {:>9} {:>8} {:>7} {:>9} {:>7} {:>9}",
+            "horizon", "accuracy", "MAPE", "MASE", "coverage", "series", "s/series"
+        );
+        for (label, _) in horizons {
+            let Some(s) = by_horizon.get(label) else { continue };
+            let pct = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{:.1} %", v * 100.0));
+            println!(
+                "  {:<8} {:>9} {:>8} {:>7.3} {:>8.1} % {:>7} {:>9.4}",
+                label,
+                pct(s.mape.map(|m| 1.0 - m)),
+                pct(s.mape),
+                s.mase,
+                s.coverage * 100.0,
+                s.series,
+                s.seconds / s.series.max(1) as f64
+            );
+        }
+    }
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}

@@ -1,0 +1,318 @@
+//! The forecaster as the host sees it: requests in, quantile rows out.
+
+use super::*;
+use foresight_sdk::{Event, Series};
+
+const HOUR: u32 = 3600;
+const DAY: u32 = 24 * HOUR;
+
+fn forecaster(config: &str) -> HoltWinters {
+    HoltWinters::new(&Config::parse(config, &HoltWinters::describe_keys()).unwrap()).unwrap()
+}
+
+fn config_error(config: &str) -> String {
+    match Config::parse(config, &HoltWinters::describe_keys()).and_then(|c| HoltWinters::new(&c)) {
+        Ok(_) => panic!("`{config}` was accepted"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn hourly(values: Vec<f64>) -> Series {
+    Series { start: 0, step: HOUR, values, ..Default::default() }
+}
+
+fn run(f: &mut HoltWinters, series: Series, horizons: &[u32], quantiles: &[f64]) -> Vec<f64> {
+    let request =
+        ForecastRequest { series: vec![series], horizons: horizons.to_vec(), quantiles: quantiles.to_vec() };
+    f.forecast(&request).unwrap().remove(0)
+}
+
+/// A day of demand by hour.
+fn daily_shape(hour: usize) -> f64 {
+    100.0 + 40.0 * (hour as f64 / 24.0 * std::f64::consts::TAU).sin()
+}
+
+/// Deterministic noise in [-1, 1).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+    }
+}
+
+fn assert_close(a: f64, b: f64) {
+    assert!((a - b).abs() < 1e-6, "{a} != {b}");
+}
+
+#[test]
+fn a_pure_daily_pattern_repeats_exactly() {
+    for config in ["", "transform = \"log\"", "damped = false"] {
+        let mut f = forecaster(config);
+        let values: Vec<f64> = (0..10 * 24).map(|i| daily_shape(i % 24)).collect();
+        let horizons: Vec<u32> = (1..=48).map(|h| h * HOUR).collect();
+        let answer = run(&mut f, hourly(values), &horizons, &[0.1, 0.5, 0.9]);
+        for (j, row) in answer.chunks(3).enumerate() {
+            for v in row {
+                assert_close(*v, daily_shape((10 * 24 + j) % 24));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_pure_linear_trend_is_extrapolated_exactly() {
+    for config in ["damped = false", "damped = false\nautocorrelation = false"] {
+        let values: Vec<f64> = (0..5 * 24).map(|i| 10.0 + 0.5 * i as f64).collect();
+        let answer = run(&mut forecaster(config), hourly(values), &[HOUR, DAY, 2 * DAY], &[0.5]);
+        assert_close(answer[0], 10.0 + 0.5 * 120.0);
+        assert_close(answer[1], 10.0 + 0.5 * 143.0);
+        assert_close(answer[2], 10.0 + 0.5 * 167.0);
+    }
+}
+
+#[test]
+fn the_weekly_season_sees_weekends_the_daily_one_misses() {
+    // Three weeks, hourly: weekdays at 100, weekends at 40, the same shape every day.
+    let mut noise = Lcg(1);
+    let value = |i: usize| if (i / 24) % 7 >= 5 { 40.0 } else { 100.0 } + daily_shape(i % 24) - 100.0;
+    let values: Vec<f64> = (0..21 * 24).map(|i| value(i) + noise.next()).collect();
+    let n = values.len();
+    // The history ends on a Sunday; the next day is a Monday.
+    let horizons: Vec<u32> = (1..=24).map(|h| h * HOUR).collect();
+    let error = |config: &str| {
+        let answer = run(&mut forecaster(config), hourly(values.clone()), &horizons, &[0.5]);
+        answer.iter().enumerate().map(|(j, v)| (v - value(n + j)).abs()).sum::<f64>() / 24.0
+    };
+    let daily = error("seasons-s = [86400]");
+    let both = error("");
+    assert!(daily > 20.0, "daily only {daily}");
+    assert!(both < 5.0, "daily and weekly {both}");
+}
+
+#[test]
+fn noise_around_a_season_is_smoothed_not_copied() {
+    // Seasonal naive repeats yesterday's noise; a fitted model averages it away.
+    let mut noise = Lcg(3);
+    let values: Vec<f64> = (0..20 * 24).map(|i| daily_shape(i % 24) + 10.0 * noise.next()).collect();
+    let horizons: Vec<u32> = (1..=24).map(|h| h * HOUR).collect();
+    let answer = run(&mut forecaster(""), hourly(values), &horizons, &[0.5]);
+    let error = answer.iter().enumerate().map(|(j, v)| (v - daily_shape(j)).abs()).sum::<f64>() / 24.0;
+    // Uniform noise of ±10 has a mean absolute value of 5: a copy of one day would err by that.
+    assert!(error < 3.0, "mean error {error}");
+}
+
+#[test]
+fn history_shorter_than_a_cycle_is_plain_holt_with_a_band() {
+    let mut f = forecaster("");
+    let answer = run(&mut f, hourly(vec![10.0, 14.0, 12.0, f64::NAN]), &[HOUR, 6 * HOUR], &[0.1, 0.5, 0.9]);
+    assert!(answer.iter().all(|v| v.is_finite()));
+    assert!(answer[0] < answer[1] && answer[1] < answer[2], "{answer:?}");
+    assert!((10.0..=14.0).contains(&answer[1]), "{answer:?}");
+    // A history that never varies still gets a band (10 % of the level), not a point.
+    let flat = run(&mut f, hourly(vec![50.0; 3]), &[HOUR], &[0.1, 0.5, 0.9]);
+    assert_close(flat[1], 50.0);
+    assert!(flat[0] < 50.0 && flat[2] > 50.0, "{flat:?}");
+}
+
+#[test]
+fn gaps_are_bridged_by_the_model_not_read_as_zero() {
+    let mut values: Vec<f64> = (0..6 * 24).map(|i| daily_shape(i % 24)).collect();
+    let n = values.len();
+    // A morning of yesterday is missing, and so are the last three hours.
+    values[n - 30..n - 24].iter_mut().for_each(|v| *v = f64::NAN);
+    values[n - 3..].iter_mut().for_each(|v| *v = f64::NAN);
+    let answer = run(&mut forecaster(""), hourly(values), &[HOUR, 2 * HOUR, DAY], &[0.1, 0.5, 0.9]);
+    for (j, row) in [n, n + 1, n + 23].iter().zip(answer.chunks(3)) {
+        row.iter().for_each(|v| assert_close(*v, daily_shape(j % 24)));
+    }
+}
+
+#[test]
+fn past_events_are_divided_out_and_future_ones_applied() {
+    let mut f = forecaster("");
+    // Ten days of the daily pattern; yesterday 10:00–14:00 a sale tripled demand.
+    let mut series = hourly((0..10 * 24).map(|i| daily_shape(i % 24)).collect());
+    let yesterday = 9 * 24;
+    for v in &mut series.values[yesterday + 10..yesterday + 14] {
+        *v *= 3.0;
+    }
+    let at = |i: usize| i64::from(HOUR) * i as i64;
+    series.events.push(Event {
+        name: "sale".into(),
+        start: at(yesterday + 10),
+        end: at(yesterday + 14),
+        multiplier: 3.0,
+    });
+    // Tomorrow 14:00–15:00 a launch is expected to double it.
+    let tomorrow = 10 * 24;
+    series.events.push(Event {
+        name: "launch".into(),
+        start: at(tomorrow + 14),
+        end: at(tomorrow + 15),
+        multiplier: 2.0,
+    });
+    let answer = run(&mut f, series, &[11 * HOUR, 15 * HOUR, 16 * HOUR], &[0.1, 0.5, 0.9]);
+    // 10:00 tomorrow: the sale does not repeat.
+    answer[0..3].iter().for_each(|v| assert_close(*v, daily_shape(10)));
+    // 14:00 tomorrow: the launch doubles the usual level.
+    answer[3..6].iter().for_each(|v| assert_close(*v, 2.0 * daily_shape(14)));
+    answer[6..9].iter().for_each(|v| assert_close(*v, daily_shape(15)));
+}
+
+#[test]
+fn a_zero_multiplier_event_forecasts_zero_and_bad_multipliers_are_refused() {
+    let mut f = forecaster("");
+    let mut series = hourly((0..3 * 24).map(|i| daily_shape(i % 24)).collect());
+    let outage = i64::from(3 * DAY);
+    series.events.push(Event { name: "outage".into(), start: outage, end: outage + 7200, multiplier: 0.0 });
+    let answer = run(&mut f, series.clone(), &[HOUR, 3 * HOUR], &[0.1, 0.9]);
+    assert_eq!(&answer[..2], &[0.0, 0.0]);
+    assert!(answer[3] > 0.0);
+    series.events[0].multiplier = f64::NAN;
+    let request = ForecastRequest { series: vec![series], horizons: vec![HOUR], quantiles: vec![0.5] };
+    let err = f.forecast(&request).unwrap_err().to_string();
+    assert!(err.contains("series 0") && err.contains("`outage`"), "{err}");
+}
+
+/// Five weeks of a daily pattern riding on a random-walk level.
+fn drifting(seed: u64) -> Vec<f64> {
+    let mut noise = Lcg(seed);
+    let mut level = 0.0;
+    (0..35 * 24)
+        .map(|i| {
+            level += noise.next();
+            daily_shape(i % 24) + level + 2.0 * noise.next()
+        })
+        .collect()
+}
+
+#[test]
+fn quantiles_are_ordered_and_widen_with_horizon() {
+    let horizons = [HOUR, 6 * HOUR, DAY, 2 * DAY];
+    let quantiles = [0.05, 0.25, 0.5, 0.75, 0.95];
+    let answer = run(&mut forecaster(""), hourly(drifting(7)), &horizons, &quantiles);
+    let rows: Vec<&[f64]> = answer.chunks(quantiles.len()).collect();
+    for row in &rows {
+        assert!(row.windows(2).all(|w| w[0] <= w[1]), "crossed: {row:?}");
+    }
+    let widths: Vec<f64> = rows.iter().map(|r| r[4] - r[0]).collect();
+    assert!(widths[0] > 0.0);
+    assert!(widths.windows(2).all(|w| w[0] <= w[1] + 1e-9), "{widths:?}");
+    // A random walk's uncertainty grows with the lead: two days out is much wider than one hour.
+    assert!(widths[3] > 2.0 * widths[0], "{widths:?}");
+}
+
+#[test]
+fn non_negative_history_gives_non_negative_quantiles() {
+    let mut noise = Lcg(3);
+    let counts: Vec<f64> =
+        (0..5 * 24).map(|i| if i % 24 < 8 { 0.0 } else { 3.0 } + noise.next().abs()).collect();
+    for config in ["", "transform = \"log\""] {
+        let mut f = forecaster(config);
+        let answer = run(&mut f, hourly(counts.clone()), &[HOUR, 12 * HOUR], &[0.01, 0.5, 0.99]);
+        assert!(answer.iter().all(|v| *v >= 0.0), "{answer:?}");
+        // A history that goes negative is neither clamped nor log-transformed.
+        let shifted: Vec<f64> = counts.iter().map(|v| v - 5.0).collect();
+        let answer = run(&mut f, hourly(shifted), &[HOUR], &[0.01]);
+        assert!(answer[0] < 0.0);
+    }
+}
+
+#[test]
+fn empty_and_all_gap_series_are_refused_by_index() {
+    let mut f = forecaster("");
+    let good = hourly(vec![1.0, 2.0]);
+    for bad in [hourly(vec![]), hourly(vec![f64::NAN; 5])] {
+        let request =
+            ForecastRequest { series: vec![good.clone(), bad], horizons: vec![HOUR], quantiles: vec![0.5] };
+        let err = f.forecast(&request).unwrap_err();
+        assert!(matches!(err, PluginError::InvalidInput(_)), "{err:?}");
+        assert!(err.to_string().contains("series 1"), "{err}");
+    }
+}
+
+#[test]
+fn answers_have_the_contract_shape_and_are_deterministic() {
+    let mut f = forecaster("");
+    let empty = ForecastRequest { series: vec![], horizons: vec![60], quantiles: vec![0.5] };
+    assert!(f.forecast(&empty).unwrap().is_empty());
+    let request = ForecastRequest {
+        series: vec![
+            hourly(drifting(5)),
+            Series { step: 300, values: drifting(6).repeat(3), ..Default::default() },
+            Series { step: 86_400, values: drifting(8)[..400].to_vec(), ..Default::default() },
+        ],
+        horizons: vec![300, 3600, 6 * 3600, 48 * 3600],
+        quantiles: vec![0.1, 0.5, 0.9],
+    };
+    let answer = f.forecast(&request).unwrap();
+    assert_eq!(answer.len(), 3);
+    assert!(answer.iter().all(|a| a.len() == request.answer_len() && a.iter().all(|v| v.is_finite())));
+    assert_eq!(answer, forecaster("").forecast(&request).unwrap(), "deterministic");
+    // Malformed requests are refused before any work.
+    let bad = ForecastRequest { quantiles: vec![0.9, 0.1], ..request };
+    assert!(f.forecast(&bad).is_err());
+}
+
+#[test]
+fn seasons_are_rounded_to_steps_and_dropped_when_too_short_or_long() {
+    let f = forecaster("seasons-s = [86400, 604800, 86000]");
+    // Five minutes: 86 000 s rounds to 287 steps, a season of its own.
+    assert_eq!(f.periods(30 * 288, 300), vec![287, 288, 2016]);
+    // Two weeks of five-minute steps hold two weekly cycles; a step less does not.
+    assert_eq!(f.periods(2 * 2016, 300), vec![287, 288, 2016]);
+    assert_eq!(f.periods(2 * 2016 - 1, 300), vec![287, 288]);
+    // Hourly steps: a day is 24 steps; daily steps: a day is one step (no season), a week 7.
+    let f = forecaster("");
+    assert_eq!(f.periods(100, 3600), vec![24]);
+    assert_eq!(f.periods(100, 86_400), vec![7]);
+    // Ten minutes is two five-minute steps, the shortest season there is; one step is none.
+    assert_eq!(forecaster("seasons-s = [600, 300]").periods(100, 300), vec![2]);
+    // Equal after rounding: one season.
+    assert_eq!(forecaster("seasons-s = [86400, 86401]").periods(1000, 3600), vec![24]);
+}
+
+#[test]
+fn bad_config_is_refused_by_key_name() {
+    assert!(config_error("seasons-s = [0, 604800]").contains("`seasons-s`"));
+    assert!(config_error("seasons-s = [-86400]").contains("`seasons-s`"));
+    assert!(config_error("seasons-s = \"daily\"").contains("`seasons-s` must be an array"));
+    assert!(config_error("seasons-s = [3600, 86400, 604800, 2592000]").contains("at most 3"));
+    assert!(config_error("min-cycles = 0").contains("`min-cycles`"));
+    assert!(config_error("fit-steps = 5").contains("`fit-steps`"));
+    assert!(config_error("damped = 1").contains("`damped` must be true or false"));
+    assert!(config_error("transform = \"sqrt\"").contains("`transform`"));
+    assert!(config_error("autocorrelation = 0.5").contains("`autocorrelation`"));
+    assert!(config_error("fit-evaluations = 3").contains("`fit-evaluations`"));
+    assert!(config_error("min-residuals = 1").contains("`min-residuals`"));
+    assert!(config_error("max-residuals = 5").contains("`max-residuals`"));
+    assert!(config_error("season = 86400").contains("unknown key `season`"));
+    // No season at all is allowed: plain Holt.
+    forecaster("seasons-s = []");
+}
+
+/// `cargo test --release -p holt-winters -- --ignored`: fitting one long series must stay
+/// within a few milliseconds, or a batch of them would hold up the control loop. The bound
+/// leaves room for a busy machine; an idle one takes about a third of it.
+#[test]
+#[ignore = "timing; meaningful in release builds only"]
+fn four_weeks_of_five_minute_steps_forecast_in_milliseconds() {
+    let mut noise = Lcg(11);
+    let values: Vec<f64> =
+        (0..4 * 2016).map(|i| daily_shape(i / 12 % 24) * (1.0 + 0.1 * noise.next())).collect();
+    let series = Series { start: 1_700_000_000, step: 300, values, ..Default::default() };
+    let request = ForecastRequest {
+        series: vec![series; 20],
+        horizons: vec![300, 3600, 6 * 3600, 86_400, 2 * 86_400],
+        quantiles: vec![0.1, 0.5, 0.9],
+    };
+    let mut f = forecaster("");
+    let started = std::time::Instant::now();
+    let answer = f.forecast(&request).unwrap();
+    let per_series = started.elapsed() / 20;
+    assert_eq!(answer.len(), 20);
+    eprintln!("{per_series:?} per series of {} steps", 4 * 2016);
+    assert!(per_series.as_millis() < 15, "took {per_series:?} per series");
+}
