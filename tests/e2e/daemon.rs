@@ -273,6 +273,31 @@ fn a_changed_config_is_applied_and_a_broken_one_refused() {
 }
 
 #[test]
+fn a_challenger_that_beats_the_champion_over_its_window_is_promoted() {
+    let mut d = Daemon::start_with(|config| {
+        let mut text = std::fs::read_to_string(config).expect("read");
+        text.push_str(
+            "\n[[experiments]]\nname = \"hw-challenger\"\nrole = \"forecaster\"\nfile = \"holt-winters.wasm\"\nmode = \"shadow\"\npromote-after = \"2h\"\npromote-margin = 0.05\n",
+        );
+        std::fs::write(config, text).expect("write");
+    });
+    d.wait_ready();
+    let status = d.wait_for("the challenger promoted", |s| {
+        s["plugins"]["forecaster"]["live"].as_str().is_some_and(|l| l.starts_with("holt-winters@"))
+    });
+    assert!(status["experiments"].as_array().is_some_and(Vec::is_empty), "the experiment ends: {status}");
+    d.signal("-TERM");
+    assert!(d.child.wait().expect("wait").success());
+    let promotion = d
+        .reload_records()
+        .into_iter()
+        .find(|r| r["what"] == "experiment hw-challenger")
+        .expect("the promotion is journaled");
+    let detail = promotion["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("promoted holt-winters@") && detail.contains("over seasonal-naive@"), "{detail}");
+}
+
+#[test]
 fn a_shadow_experiment_records_decisions_and_applies_none() {
     let mut d = Daemon::start_with(|config| {
         let mut text = std::fs::read_to_string(config).expect("read");

@@ -36,6 +36,11 @@ pub struct Experiment {
     pub mode: ExperimentMode,
     /// With `canary`: the share of services (0..1) the candidate decides for.
     pub share: f64,
+    /// Champion/challenger (shadow forecasters): promote the candidate to live once its MASE
+    /// over this trailing window (e.g. `"6h"`, observed time) beats the live forecaster's.
+    pub promote_after: Option<String>,
+    /// By how much it must beat it: 0.05 means a MASE at least 5 % lower.
+    pub promote_margin: f64,
 }
 
 /// An experiment as written; `models` travels inside the limits, as for a role.
@@ -55,22 +60,30 @@ struct RawExperiment {
     mode: ExperimentMode,
     #[serde(default)]
     share: f64,
+    #[serde(default)]
+    promote_after: Option<String>,
+    #[serde(default = "default_margin")]
+    promote_margin: f64,
+}
+
+fn default_margin() -> f64 {
+    0.05
 }
 
 impl From<RawExperiment> for Experiment {
     fn from(raw: RawExperiment) -> Self {
         let mut limits = raw.limits;
         limits.models = resolve(raw.models);
-        let RawExperiment { name, role, file, config, mode, share, .. } = raw;
-        Self { name, role, file, config, limits, mode, share }
+        let RawExperiment { name, role, file, config, mode, share, promote_after, promote_margin, .. } = raw;
+        Self { name, role, file, config, limits, mode, share, promote_after, promote_margin }
     }
 }
 
 impl From<Experiment> for RawExperiment {
     fn from(e: Experiment) -> Self {
         let models = e.limits.models.iter().map(|(k, v)| (k.clone(), v.into())).collect();
-        let Experiment { name, role, file, config, limits, mode, share } = e;
-        Self { name, role, file, config, models, limits, mode, share }
+        let Experiment { name, role, file, config, limits, mode, share, promote_after, promote_margin } = e;
+        Self { name, role, file, config, models, limits, mode, share, promote_after, promote_margin }
     }
 }
 
@@ -90,8 +103,41 @@ impl Experiment {
             }
             _ => {
                 self.limits.validate().map_err(|m| (key("limits"), m))?;
-                validate_models(&key("models"), &self.limits.models)
+                validate_models(&key("models"), &self.limits.models)?;
+                if self.promote_after.is_some()
+                    && (self.role != "forecaster" || self.mode != ExperimentMode::Shadow)
+                {
+                    return Err((
+                        key("promote-after"),
+                        "applies to shadow forecaster experiments only (champion/challenger); remove it"
+                            .into(),
+                    ));
+                }
+                self.promotion_window_s().map_err(|m| (key("promote-after"), m))?;
+                if !(0.0..1.0).contains(&self.promote_margin) {
+                    return Err((
+                        key("promote-margin"),
+                        format!(
+                            "is {}; write a fraction in [0, 1), e.g. 0.05 for 5 % better",
+                            self.promote_margin
+                        ),
+                    ));
+                }
+                Ok(())
             }
         }
+    }
+
+    /// The champion/challenger window in seconds, when promotion is on.
+    pub fn promotion_window_s(&self) -> Result<Option<i64>, String> {
+        let Some(text) = &self.promote_after else { return Ok(None) };
+        let d = humantime::parse_duration(text)
+            .map_err(|e| format!("\"{text}\" is not a duration ({e}); write it like \"6h\""))?;
+        if d.as_secs() == 0 {
+            return Err(format!(
+                "\"{text}\" is empty; a challenger must be compared over some time, e.g. \"6h\""
+            ));
+        }
+        Ok(Some(d.as_secs() as i64))
     }
 }

@@ -28,7 +28,16 @@ pub struct Running {
     score: Score,
     candidate_prev: Option<Forecasts>,
     decisions: u64,
+    /// The candidate component, kept for promotion.
+    plugin: Arc<crate::plugins::WasmPlugin>,
+    /// Champion/challenger readings: (time, candidate totals, live totals), oldest first.
+    readings: std::collections::VecDeque<(i64, (f64, u64), (f64, u64))>,
+    /// MASE of (candidate, live) over the latest full window.
+    window_mase: Option<(f64, f64)>,
 }
+
+/// Scored forecasts each side needs inside the window before a promotion is considered.
+const MIN_SCORED_FOR_PROMOTION: u64 = 30;
 
 /// What status and metrics show of an experiment.
 #[derive(Debug, Clone, Serialize)]
@@ -47,6 +56,9 @@ pub struct ExperimentStatus {
     pub candidate_mape: Option<f64>,
     /// The live forecaster's, over the same ticks.
     pub live_mape: Option<f64>,
+    /// Champion/challenger: the candidate's and the live forecaster's MASE over the latest
+    /// full promotion window.
+    pub window_mase: Option<(f64, f64)>,
 }
 
 #[derive(Debug, Default)]
@@ -73,6 +85,7 @@ impl Running {
             .map_err(|e| anyhow::anyhow!("experiment `{}`: {e}", spec.name))?;
         let label = crate::plugins::Policy::label(&plugin);
         let plugin = Arc::new(plugin);
+        let kept = plugin.clone();
         let rule = QuarantineRule {
             max_consecutive_faults: spec.limits.max_consecutive_faults,
             duration: spec.limits.quarantine(),
@@ -115,7 +128,34 @@ impl Running {
             score: Score::default(),
             candidate_prev: None,
             decisions: 0,
+            plugin: kept,
+            readings: std::collections::VecDeque::new(),
+            window_mase: None,
         })
+    }
+
+    /// Champion/challenger: after each tick, compares the candidate's MASE with the live
+    /// forecaster's over the trailing window; returns the candidate when it has beaten the
+    /// live one by the margin and should be promoted.
+    pub fn challenge(&mut self, now: i64, live: (f64, u64)) -> Option<Arc<crate::plugins::WasmPlugin>> {
+        let window = self.spec.promotion_window_s().ok().flatten()?;
+        self.readings.push_back((now, self.predictor.accuracy().scaled_totals(), live));
+        // Keep one reading at or before the window's start.
+        while self.readings.len() > 2 && self.readings[1].0 <= now - window {
+            self.readings.pop_front();
+        }
+        let (start, cand0, live0) = *self.readings.front()?;
+        if start > now - window {
+            return None;
+        }
+        let (cand1, live1) = (self.readings.back()?.1, live);
+        let (cn, ln) = (cand1.1 - cand0.1, live1.1 - live0.1);
+        if cn < MIN_SCORED_FOR_PROMOTION || ln < MIN_SCORED_FOR_PROMOTION {
+            return None;
+        }
+        let (candidate, champion) = ((cand1.0 - cand0.0) / cn as f64, (live1.0 - live0.0) / ln as f64);
+        self.window_mase = Some((candidate, champion));
+        (candidate < champion * (1.0 - self.spec.promote_margin)).then(|| self.plugin.clone())
     }
 
     /// Name of the experiment.
@@ -180,6 +220,7 @@ impl Running {
             decisions: self.decisions,
             candidate_mape: mape(self.score.candidate),
             live_mape: mape(self.score.live),
+            window_mase: self.window_mase,
         }
     }
 }

@@ -362,6 +362,8 @@ impl Daemon {
         self.sim.step();
         stages.act_ms = ms(started.elapsed());
         over("act", stages.act_ms, budgets.act_ms);
+        // Between ticks, like any other swap.
+        self.promote_challengers(tick, observation.time)?;
         self.tick += 1;
         tracing::debug!(decisions = plan.decisions.len(), rejected, "tick done");
         let summary = TickSummary {
@@ -379,6 +381,32 @@ impl Daemon {
     /// The simulator's ledger so far.
     pub fn ledger(&self) -> &crate::backends::sim::Ledger {
         self.sim.ledger()
+    }
+
+    /// Champion/challenger: a shadow forecaster that has beaten the live one over its window
+    /// takes the live role; its experiment ends, and the promotion is journaled.
+    fn promote_challengers(&mut self, tick: u64, now: i64) -> anyhow::Result<()> {
+        let live = self.predictor.accuracy().scaled_totals();
+        let mut promoted = None;
+        for (i, exp) in self.experiments.iter_mut().enumerate() {
+            if let Some(plugin) = exp.challenge(now, live) {
+                let (candidate, champion) = exp.status().window_mase.unwrap_or_default();
+                promoted = Some((i, plugin, candidate, champion));
+                break;
+            }
+        }
+        let Some((i, plugin, candidate, champion)) = promoted else { return Ok(()) };
+        let exp = self.experiments.remove(i);
+        let what = format!("experiment {}", exp.name());
+        let old = self.roles.forecaster.live_label();
+        let label = self.swap(PluginKind::Forecaster, plugin);
+        let detail = format!(
+            "promoted {label} over {old}: MASE {candidate:.3} against {champion:.3} over the promotion window"
+        );
+        tracing::info!(experiment = exp.name(), %detail, "challenger promoted");
+        let record = Record::Reload { tick, what, accepted: true, detail };
+        self.last_records.push(record.clone());
+        self.journal.append(vec![record], true).context("writing the decision log")
     }
 
     /// Swaps in whatever the reloader has made ready, between ticks, and journals it.

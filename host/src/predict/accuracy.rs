@@ -200,6 +200,12 @@ impl Accuracy {
         }
     }
 
+    /// Sum of scaled absolute errors of the median and their count, over every plugin, series
+    /// and lead time: differences of two readings give the MASE over the time between them.
+    pub fn scaled_totals(&self) -> (f64, u64) {
+        self.totals.values().fold((0.0, 0), |(s, n), t| (s + t.scaled_abs_sum, n + t.scaled_count))
+    }
+
     /// Forecasts waiting for their target time.
     pub fn pending(&self) -> usize {
         self.pending.values().map(Vec::len).sum()
