@@ -30,11 +30,15 @@ pub struct Running {
     decisions: u64,
     /// The candidate component, kept for promotion.
     plugin: Arc<crate::plugins::WasmPlugin>,
-    /// Champion/challenger readings: (time, candidate totals, live totals), oldest first.
-    readings: std::collections::VecDeque<(i64, (f64, u64), (f64, u64))>,
+    /// Champion/challenger readings, oldest first.
+    readings: std::collections::VecDeque<Reading>,
     /// MASE of (candidate, live) over the latest full window.
     window_mase: Option<(f64, f64)>,
 }
+
+/// Running accuracy totals (sum of scaled errors, count) of both sides at a time:
+/// (time, candidate, live).
+type Reading = (i64, (f64, u64), (f64, u64));
 
 /// Scored forecasts each side needs inside the window before a promotion is considered.
 const MIN_SCORED_FOR_PROMOTION: u64 = 30;
