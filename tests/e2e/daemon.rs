@@ -273,6 +273,35 @@ fn a_changed_config_is_applied_and_a_broken_one_refused() {
 }
 
 #[test]
+fn an_ensemble_combines_its_members_and_scores_each() {
+    let mut d = Daemon::start_with(|config| {
+        let text = std::fs::read_to_string(config).expect("read");
+        let text = text.replacen("[plugins]\n", "[plugins]\nensemble = [\"holt-winters.wasm\"]\n", 1);
+        std::fs::write(config, text).expect("write");
+    });
+    d.wait_ready();
+    let ensemble = "ensemble[seasonal-naive@0.1.0, holt-winters@0.1.0]";
+    d.wait_for("every side scored", |s| {
+        let scored = |plugin: &str| {
+            s["forecast_accuracy"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x["plugin"] == plugin && x["scored"].as_u64() > Some(0)))
+        };
+        scored(ensemble) && scored("seasonal-naive@0.1.0") && scored("holt-winters@0.1.0")
+    });
+    let decisions: serde_json::Value =
+        serde_json::from_str(&d.get("/api/v1/decisions?limit=50").1).expect("JSON");
+    let by_ensemble = decisions
+        .as_array()
+        .expect("array")
+        .iter()
+        .any(|r| r["reason"]["plugins"].as_array().is_some_and(|p| p.iter().any(|x| x == ensemble)));
+    assert!(by_ensemble, "no decision names the ensemble: {decisions}");
+    d.signal("-TERM");
+    assert!(d.child.wait().expect("wait").success());
+}
+
+#[test]
 fn a_challenger_that_beats_the_champion_over_its_window_is_promoted() {
     let mut d = Daemon::start_with(|config| {
         let mut text = std::fs::read_to_string(config).expect("read");

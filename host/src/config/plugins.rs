@@ -25,6 +25,10 @@ pub struct PluginsConfig {
     pub scorer: RoleConfig,
     /// The cost-model role.
     pub cost_model: RoleConfig,
+    /// More forecaster components (relative to `dir`) combined with `[plugins.forecaster]` by
+    /// the host's ensemble, each weighted per lead time by its recent accuracy; they run with
+    /// the forecaster role's limits and models and their own default configuration.
+    pub ensemble: Vec<PathBuf>,
 }
 
 /// One role: which component serves it, its configuration, its limits and its models.
@@ -119,6 +123,7 @@ impl Default for PluginsConfig {
             forecaster: RoleConfig::named("seasonal-naive.wasm"),
             scorer: RoleConfig::named("latency-aware.wasm"),
             cost_model: RoleConfig::named("spot-mix.wasm"),
+            ensemble: Vec::new(),
         }
     }
 }

@@ -190,7 +190,7 @@ impl Running {
     ) -> Vec<Decision> {
         let decisions = match (self.kind, &self.forecaster, &self.cost_model, live) {
             (PluginKind::Forecaster, Some(forecaster), _, _) => {
-                match self.predictor.predict(o, observer, forecaster) {
+                match self.predictor.predict(o, observer, forecaster, &[]) {
                     Ok(f) => {
                         score(&mut self.score.candidate, self.candidate_prev.as_ref(), o);
                         score(&mut self.score.live, live_prev, o);

@@ -64,6 +64,8 @@ pub struct Roles {
     pub scorer: Guarded<dyn ScorePolicy>,
     /// Capacity planning.
     pub cost_model: Guarded<dyn PlanPolicy>,
+    /// More forecasters the host's ensemble combines with `forecaster` (`[plugins] ensemble`).
+    pub ensemble: Vec<Guarded<dyn ForecastPolicy>>,
 }
 
 /// The daemon on the simulator backend.
@@ -117,7 +119,27 @@ impl Roles {
         let cost_model: Arc<dyn PlanPolicy> =
             Arc::new(start(runtime, config, &p.cost_model, PluginKind::CostModel)?);
         let native = |e: foresight_sdk::PluginError| anyhow::anyhow!("built-in baseline: {e}");
+        let ensemble = p
+            .ensemble
+            .iter()
+            .enumerate()
+            .map(|(i, file)| {
+                let path = p.dir().join(file);
+                let member = runtime
+                    .start_file(&path, Some(PluginKind::Forecaster), &p.forecaster.limits, "")
+                    .with_context(|| {
+                        format!("starting ensemble member {} ([plugins] ensemble[{i}])", path.display())
+                    })?;
+                Ok(Guarded::new(
+                    "forecaster",
+                    Arc::new(member) as Arc<dyn ForecastPolicy>,
+                    Arc::new(Native::<seasonal_naive::SeasonalNaive>::forecaster("").map_err(native)?),
+                    rule(&p.forecaster.limits),
+                ))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Self {
+            ensemble,
             forecaster: Guarded::new(
                 "forecaster",
                 forecaster,
@@ -242,7 +264,8 @@ impl Daemon {
         let observed_at = Instant::now();
 
         let started = Instant::now();
-        let forecasts = self.predictor.predict(&observation, &self.sim, &self.roles.forecaster);
+        let forecasts =
+            self.predictor.predict(&observation, &self.sim, &self.roles.forecaster, &self.roles.ensemble);
         stages.predict_ms = ms(started.elapsed());
         over("predict", stages.predict_ms, budgets.predict_ms);
 

@@ -25,7 +25,13 @@ pub struct Accuracy {
     pending: BTreeMap<i64, Vec<Pending>>,
     /// Totals by (plugin, series, horizon index).
     totals: HashMap<(Arc<str>, Arc<str>, usize), Totals>,
+    /// Recent squared scaled error of the median by (plugin, horizon index): an exponentially
+    /// weighted mean over about [`RECENT`] forecasts, and how many it has seen.
+    recent: HashMap<(Arc<str>, usize), (f64, u64)>,
 }
+
+/// Forecasts the recent error of a plugin at a lead time reflects (its weighting's span).
+pub const RECENT: u64 = 500;
 
 /// Identifies what a forecast was for.
 #[derive(Debug, Clone)]
@@ -115,6 +121,7 @@ impl Accuracy {
             quantiles: quantiles.to_vec(),
             pending: BTreeMap::new(),
             totals: HashMap::new(),
+            recent: HashMap::new(),
         }
     }
 
@@ -187,6 +194,11 @@ impl Accuracy {
                         .sum::<f64>()
                         / levels as f64;
                     t.scaled_abs_sum += error.abs() / scale;
+                    let (mean, n) = self.recent.entry((s.plugin.clone(), p.horizon)).or_insert((0.0, 0));
+                    *n += 1;
+                    // Plain mean until the span is reached, then exponential forgetting.
+                    let alpha = 1.0 / (*n).min(RECENT) as f64;
+                    *mean += alpha * ((error / scale).powi(2) - *mean);
                     t.scaled_pinball_sum += pinball / scale;
                     t.scaled_count += 1;
                 }
@@ -204,6 +216,12 @@ impl Accuracy {
     /// and lead time: differences of two readings give the MASE over the time between them.
     pub fn scaled_totals(&self) -> (f64, u64) {
         self.totals.values().fold((0.0, 0), |(s, n), t| (s + t.scaled_abs_sum, n + t.scaled_count))
+    }
+
+    /// A plugin's recent mean squared scaled error at a lead time (by index), and how many
+    /// forecasts it rests on.
+    pub fn recent(&self, plugin: &str, horizon: usize) -> (f64, u64) {
+        self.recent.iter().find(|((p, h), _)| &**p == plugin && *h == horizon).map_or((0.0, 0), |(_, v)| *v)
     }
 
     /// Forecasts waiting for their target time.

@@ -45,31 +45,39 @@ impl Weights {
 
     /// Each member's weight at a lead time; they sum to 1.
     pub fn at(&self, horizon: usize) -> Vec<f64> {
-        let members = self.errors.len();
         let scored = self.errors.iter().map(|m| m[horizon].len()).min().unwrap_or(0) as f64;
-        if scored == 0.0 {
-            return vec![1.0 / members.max(1) as f64; members];
-        }
         let mse: Vec<f64> = self
             .errors
             .iter()
             .map(|m| {
                 let q = &m[horizon];
-                // A perfect record is capped, not infinite.
-                (q.iter().map(|e| e * e).sum::<f64>() / q.len() as f64).max(1e-12)
+                q.iter().map(|e| e * e).sum::<f64>() / q.len().max(1) as f64
             })
             .collect();
-        let best = mse.iter().copied().fold(f64::INFINITY, f64::min);
-        // Members clearly worse than the best only add their error: leave them out.
-        let kept: Vec<bool> = mse.iter().map(|m| *m <= TRIM * best).collect();
-        let n_kept = kept.iter().filter(|k| **k).count() as f64;
-        let total: f64 = mse.iter().zip(&kept).filter(|(_, k)| **k).map(|(m, _)| 1.0 / m).sum();
-        let trust = scored / (scored + PRIOR_FORECASTS);
-        mse.iter()
-            .zip(&kept)
-            .map(|(m, k)| if *k { trust * (1.0 / m) / total + (1.0 - trust) / n_kept } else { 0.0 })
-            .collect()
+        weights_from(&mse, scored)
     }
+}
+
+/// Weights from members' mean squared errors, `scored` forecasts deep: inverse MSE among the
+/// members within [`TRIM`] of the best, shrunk towards equal weights among them; equal weights
+/// when nothing has been scored.
+pub fn weights_from(mse: &[f64], scored: f64) -> Vec<f64> {
+    let members = mse.len();
+    if scored <= 0.0 {
+        return vec![1.0 / members.max(1) as f64; members];
+    }
+    // A perfect record is capped, not infinite.
+    let mse: Vec<f64> = mse.iter().map(|m| m.max(1e-12)).collect();
+    let best = mse.iter().copied().fold(f64::INFINITY, f64::min);
+    // Members clearly worse than the best only add their error: leave them out.
+    let kept: Vec<bool> = mse.iter().map(|m| *m <= TRIM * best).collect();
+    let n_kept = kept.iter().filter(|k| **k).count() as f64;
+    let total: f64 = mse.iter().zip(&kept).filter(|(_, k)| **k).map(|(m, _)| 1.0 / m).sum();
+    let trust = scored / (scored + PRIOR_FORECASTS);
+    mse.iter()
+        .zip(&kept)
+        .map(|(m, k)| if *k { trust * (1.0 / m) / total + (1.0 - trust) / n_kept } else { 0.0 })
+        .collect()
 }
 
 /// Combines members' forecasts (`horizons × quantiles`, row-major each) with per-horizon

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use foresight_sdk::{Event, ForecastRequest, Series};
 
 use super::accuracy::{Accuracy, Subject};
+use super::ensemble::{combine, weights_from};
 use super::evaluate::naive_scale;
 use super::{Forecasts, HISTORY_S, HORIZONS, QUANTILES};
 use crate::observe::{Observation, Observer};
@@ -118,6 +119,7 @@ impl Predictor {
         o: &Observation,
         observer: &dyn Observer,
         forecaster: &Guarded<dyn ForecastPolicy>,
+        members: &[Guarded<dyn ForecastPolicy>],
     ) -> Result<Forecasts, Vec<PluginFault>> {
         self.accuracy.settle(o);
         let step = o.step_s.max(1);
@@ -167,20 +169,42 @@ impl Predictor {
             if let Some(f) = served.fallback_from {
                 fallback_from = Some(f.to_string());
             }
-            let by: Arc<str> = served.by.into();
-            for ((values, series), (s, r, events)) in
-                served.value.into_iter().zip(&request.series).zip(&due[start..])
-            {
+            let mut answers: Vec<(Arc<str>, Vec<Vec<f64>>)> = vec![(served.by.into(), served.value)];
+            for member in members {
+                match member.call(|p| p.forecast(&request), |answer| validate::forecasts(&request, answer)) {
+                    Ok(m) => answers.push((m.by.into(), m.value)),
+                    // The ensemble carries on with the members that answered.
+                    Err(faults) => {
+                        tracing::warn!(?faults, "an ensemble member did not answer; combining the others")
+                    }
+                }
+            }
+            let (by, weights) = self.ensemble_weights(&answers);
+            for (i, (series, (s, r, events))) in request.series.iter().zip(&due[start..]).enumerate() {
                 let service = &o.services[*s].name;
                 let row_last = series.last_time();
-                let subject = Subject {
-                    plugin: by.clone(),
+                let subject = |plugin: &Arc<str>| Subject {
+                    plugin: plugin.clone(),
                     service: service.clone(),
                     region: *r,
                     series: format!("{service}/{}", o.regions[*r]).into(),
                     scale: naive_scale(&series.values, series.step),
                 };
-                self.accuracy.expect(Arc::new(subject), row_last, &self.at_grid(&values, &HORIZONS));
+                let values = if answers.len() == 1 {
+                    answers[0].1[i].clone()
+                } else {
+                    // Each member is scored on its own, so its weight follows its accuracy.
+                    for (label, rows) in &answers {
+                        self.accuracy.expect(
+                            Arc::new(subject(label)),
+                            row_last,
+                            &self.at_grid(&rows[i], &HORIZONS),
+                        );
+                    }
+                    let members: Vec<&[f64]> = answers.iter().map(|(_, rows)| rows[i].as_slice()).collect();
+                    combine(&members, &weights, QUANTILES.len())
+                };
+                self.accuracy.expect(Arc::new(subject(&by)), row_last, &self.at_grid(&values, &HORIZONS));
                 self.rows.get_mut(service).expect("row created above")[*r] = Some(Row {
                     last: row_last,
                     made_at: last,
@@ -217,6 +241,27 @@ impl Predictor {
             by,
             fallback_from,
         })
+    }
+
+    /// The label and per-grid-lead weights (`[lead][member]`) for combining these answers:
+    /// each member weighted by its recent error at the nearest tracked lead time.
+    fn ensemble_weights(&self, answers: &[(Arc<str>, Vec<Vec<f64>>)]) -> (Arc<str>, Vec<Vec<f64>>) {
+        if answers.len() == 1 {
+            return (answers[0].0.clone(), Vec::new());
+        }
+        let labels: Vec<&str> = answers.iter().map(|(l, _)| &**l).collect();
+        let label: Arc<str> = format!("ensemble[{}]", labels.join(", ")).into();
+        let weights = self
+            .grid
+            .iter()
+            .map(|&lead| {
+                let h = HORIZONS.iter().position(|&h| h >= lead).unwrap_or(HORIZONS.len() - 1);
+                let recent: Vec<(f64, u64)> = labels.iter().map(|l| self.accuracy.recent(l, h)).collect();
+                let scored = recent.iter().map(|r| r.1).min().unwrap_or(0) as f64;
+                weights_from(&recent.iter().map(|r| r.0).collect::<Vec<_>>(), scored)
+            })
+            .collect();
+        (label, weights)
     }
 
     /// Values at `leads` (seconds), each interpolated linearly between the grid's lead times
@@ -336,7 +381,7 @@ mod tests {
     }
 
     fn predict(p: &mut Predictor, o: &Observation, role: &Guarded<dyn ForecastPolicy>) -> Forecasts {
-        p.predict(o, &History(o.time), role).unwrap()
+        p.predict(o, &History(o.time), role, &[]).unwrap()
     }
 
     fn observation(time: i64, services: usize) -> Observation {
