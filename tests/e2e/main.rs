@@ -7,6 +7,7 @@ mod config_check;
 mod containment;
 mod daemon;
 mod fixtures;
+mod forecast;
 mod onnx;
 mod plugin_check;
 mod plugin_new;

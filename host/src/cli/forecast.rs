@@ -37,6 +37,9 @@ pub struct ForecastArgs {
     /// Output CSV (`timestamp,p10,p50,p90`); standard output when left out.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Grant forecasters an ONNX model (besides those `[plugins.forecaster]` grants).
+    #[arg(long = "model", value_name = "NAME=PATH", value_parser = super::parse_model, global = true)]
+    models: Vec<(String, PathBuf)>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -77,15 +80,19 @@ pub struct EvalArgs {
 
 /// Runs `foresight forecast` or `foresight forecast eval`.
 pub fn run(args: &ForecastArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    let mut config = config.clone();
+    config.plugins.forecaster.limits.models.extend(args.models.iter().cloned());
     match &args.command {
-        Some(ForecastCommand::Eval(eval)) => run_eval(eval, config),
-        None => forecast_one(args, config),
+        Some(ForecastCommand::Eval(eval)) => run_eval(eval, &config),
+        None => forecast_one(args, &config),
     }
 }
 
-/// Limits for offline forecasting: whole histories in one call, so generous ones.
-fn offline_limits() -> Limits {
-    Limits { deadline_ms: 120_000, memory_mib: 2048, ..Limits::default() }
+/// Limits for offline forecasting: whole histories in one call, so generous ones, and the
+/// models the forecaster role is granted.
+fn offline_limits(config: &Config) -> Limits {
+    let models = config.plugins.forecaster.limits.models.clone();
+    Limits { deadline_ms: 120_000, memory_mib: 2048, models, ..Limits::default() }
 }
 
 /// A forecaster component found in the plugin folder: descriptor name, file, plugin.
@@ -121,9 +128,15 @@ fn installed(config: &Config) -> anyhow::Result<(Runtime, Vec<Installed>)> {
         // The live forecaster's configuration applies to its own file.
         let role = &config.plugins.forecaster;
         let text = if config.plugins.file(role) == file { role.config_text() } else { String::new() };
-        let plugin = runtime
-            .start(&loaded, Some(PluginKind::Forecaster), &offline_limits(), &text)
-            .with_context(|| format!("starting {}", file.display()))?;
+        // One plugin that cannot start (a model not granted, say) does not stop the others.
+        let plugin =
+            match runtime.start(&loaded, Some(PluginKind::Forecaster), &offline_limits(config), &text) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("note: skipping {}: {e}", file.display());
+                    continue;
+                }
+            };
         let name = plugin.descriptor().name.clone();
         found.push((name, file, Arc::new(plugin) as Arc<dyn ForecastPolicy>));
     }

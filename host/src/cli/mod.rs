@@ -137,7 +137,7 @@ fn parse_kind(s: &str) -> Result<PluginKind, String> {
     s.parse()
 }
 
-fn parse_model(s: &str) -> Result<(String, PathBuf), String> {
+pub(crate) fn parse_model(s: &str) -> Result<(String, PathBuf), String> {
     match s.split_once('=') {
         Some((name, path)) if !name.trim().is_empty() && !path.is_empty() => {
             Ok((name.trim().to_owned(), PathBuf::from(path)))

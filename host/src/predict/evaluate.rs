@@ -83,16 +83,20 @@ pub fn origins(series: &Series) -> Vec<usize> {
     (first.max(2)..n).step_by(per_day).collect()
 }
 
-/// The MASE scale: in-sample MAE of the one-day seasonal-naive forecast before `end`.
+/// The MASE scale: in-sample MAE of the one-day seasonal-naive forecast over `values`; for a
+/// series that repeats itself exactly every day, the one-step naive MAE instead (a scale of 0
+/// would make every error infinite); `None` for a series that never changes.
 pub fn naive_scale(values: &[f64], step: u32) -> Option<f64> {
-    let lag = if step > 0 && 86_400 % step == 0 { (86_400 / step) as usize } else { 1 };
-    let lag = if lag < values.len() { lag } else { 1 };
-    let (sum, count) = values
-        .iter()
-        .zip(values.iter().skip(lag))
-        .filter(|(a, b)| !a.is_nan() && !b.is_nan())
-        .fold((0.0, 0usize), |(s, c), (a, b)| (s + (b - a).abs(), c + 1));
-    (count > 0 && sum > 0.0).then(|| sum / count as f64)
+    let mae = |lag: usize| {
+        let (sum, count) = values
+            .iter()
+            .zip(values.iter().skip(lag))
+            .filter(|(a, b)| !a.is_nan() && !b.is_nan())
+            .fold((0.0, 0usize), |(s, c), (a, b)| (s + (b - a).abs(), c + 1));
+        (count > 0 && sum > 0.0).then(|| sum / count as f64)
+    };
+    let day = if step > 0 && 86_400 % step == 0 { (86_400 / step) as usize } else { 1 };
+    mae(if day < values.len() { day } else { 1 }).or_else(|| mae(1))
 }
 
 /// Evaluates every contender (and, with `ensemble`, their combination) on one series at the
@@ -329,6 +333,10 @@ mod tests {
         assert_eq!(naive_scale(&values, 3600), Some(2.0));
         // Daily series: lag of one step.
         assert_eq!(naive_scale(&[1.0, 4.0, 2.0], 86_400), Some(2.5));
+        // A series that repeats every day exactly falls back to the one-step error.
+        let cycle: Vec<f64> = (0..48).map(|i| f64::from(i % 24)).collect();
+        assert_eq!(naive_scale(&cycle, 3600), Some(69.0 / 47.0), "46 steps of 1 and one of 23");
+        assert_eq!(naive_scale(&[3.0; 30], 3600), None);
     }
 
     #[test]
