@@ -44,7 +44,7 @@ fn one_series_gets_quantile_forecasts_for_every_step() {
     // A clean daily cycle: the 06:00 median is near the cycle's middle (100), noon near its top.
     let p50 = |row: usize| lines[row].split(',').nth(2).and_then(|x| x.parse::<f64>().ok()).expect("p50");
     assert!((p50(1) - 100.0 + 60.0).abs() < 15.0, "{text}");
-    assert!((p50(6) - 160.0 + 60.0 * 0.0).abs() < 15.0 || p50(6) > p50(1), "{text}");
+    assert!(p50(6) > p50(1) + 30.0, "{text}");
 
     let unknown = foresight()
         .env("FORESIGHT_PLUGINS__DIR", &plugins)
@@ -89,7 +89,7 @@ fn eval_scores_every_installed_forecaster_and_the_ensemble_by_rolling_origin() {
             assert!(!one_hour[key].is_null(), "{plugin} 1h lacks {key}: {report}");
         }
         assert_eq!(one_hour["series"], 2);
-        assert!(one_hour["mase"].as_f64().is_some_and(|m| m >= 0.0 && m < 1.0), "{plugin}: {one_hour}");
+        assert!(one_hour["mase"].as_f64().is_some_and(|m| (0.0..1.0).contains(&m)), "{plugin}: {one_hour}");
         assert!(report["plugins"][plugin]["90m"].is_null(), "90 min is not a whole number of hourly steps");
     }
     let rows = report["rows"].as_array().expect("rows");
