@@ -61,6 +61,27 @@ impl Series {
     pub fn event_multiplier(&self, t: i64) -> f64 {
         self.events.iter().filter(|e| e.covers(t)).map(|e| e.multiplier).product()
     }
+
+    /// The values with past events divided out: what demand would have been without them.
+    /// A value under a multiplier of 0 says nothing about the base level and becomes a gap.
+    /// `index` (the series' place in the request) names it in the error for a multiplier that
+    /// is negative or not finite.
+    pub fn base_demand(&self, index: usize) -> Result<std::borrow::Cow<'_, [f64]>, PluginError> {
+        if let Some(e) = self.events.iter().find(|e| !(e.multiplier.is_finite() && e.multiplier >= 0.0)) {
+            return Err(PluginError::InvalidInput(format!(
+                "series {index}: event `{}` has multiplier {}; expected a finite number ≥ 0",
+                e.name, e.multiplier
+            )));
+        }
+        if self.events.is_empty() {
+            return Ok(std::borrow::Cow::Borrowed(&self.values));
+        }
+        let base = self.values.iter().enumerate().map(|(i, &v)| {
+            let multiplier = self.event_multiplier(self.time_of(i));
+            if multiplier > 0.0 { v / multiplier } else { f64::NAN }
+        });
+        Ok(std::borrow::Cow::Owned(base.collect()))
+    }
 }
 
 /// A batch forecasting question.
@@ -134,6 +155,18 @@ pub trait Forecaster: Sized + 'static {
     /// Forecasts every series: per series, `horizons × quantiles` values, row-major, each row
     /// non-decreasing.
     fn forecast(&mut self, request: &ForecastRequest) -> Result<Vec<Vec<f64>>, PluginError>;
+}
+
+/// Finishes one series' answer (`horizons × quantiles` values, row-major): refuses it, naming
+/// the series, when a value is not finite, and uncrosses each row.
+pub fn finish(index: usize, mut values: Vec<f64>, quantiles: usize) -> Result<Vec<f64>, PluginError> {
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(PluginError::InvalidInput(format!(
+            "series {index}: the forecast overflowed; values or event multipliers are out of range"
+        )));
+    }
+    uncross(&mut values, quantiles);
+    Ok(values)
 }
 
 /// Sorts each horizon's row of quantiles so they do not cross, the usual repair for quantile
@@ -214,5 +247,19 @@ mod tests {
         let mut v = vec![3.0, 1.0, 2.0, 6.0, 5.0, 4.0];
         uncross(&mut v, 3);
         assert_eq!(v, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    }
+
+    #[test]
+    fn base_demand_divides_past_events_out_and_finish_uncrosses() {
+        let mut s = Series { start: 0, step: 60, values: vec![10.0, 30.0, 0.0, 10.0], ..Default::default() };
+        s.events.push(Event { name: "sale".into(), start: 60, end: 120, multiplier: 3.0 });
+        s.events.push(Event { name: "outage".into(), start: 120, end: 180, multiplier: 0.0 });
+        let base = s.base_demand(0).unwrap();
+        assert_eq!(&base[..2], &[10.0, 10.0]);
+        assert!(base[2].is_nan(), "no demand under a multiplier of 0 is a gap");
+        s.events[0].multiplier = f64::NAN;
+        assert!(s.base_demand(4).unwrap_err().to_string().contains("series 4"));
+        assert_eq!(finish(0, vec![2.0, 1.0, 3.0, 4.0], 2).unwrap(), vec![1.0, 2.0, 3.0, 4.0]);
+        assert!(finish(7, vec![f64::INFINITY], 1).unwrap_err().to_string().contains("series 7"));
     }
 }

@@ -1,7 +1,6 @@
 //! One series from request to answer: past events divided out, the scale chosen, the model
 //! fitted, quantiles read off its own errors, future events multiplied in.
 
-use foresight_sdk::forecaster::uncross;
 use foresight_sdk::{PluginError, Series};
 
 use crate::band::{Band, SIGMA_PER_MEAN_ABS_DEV, hindcasts, widen_with_horizon};
@@ -67,7 +66,7 @@ impl HoltWinters {
                 "series {index}: no observations to forecast from"
             )));
         }
-        let values = base_demand(index, series)?;
+        let values = series.base_demand(index)?;
         let observed = || values.iter().copied().filter(|v| !v.is_nan());
         let count = observed().count();
         if count == 0 {
@@ -100,13 +99,7 @@ impl HoltWinters {
                 out.push(if non_negative { value.max(0.0) } else { value });
             }
         }
-        if out.iter().any(|v| !v.is_finite()) {
-            return Err(PluginError::InvalidInput(format!(
-                "series {index}: the forecast overflowed; values or event multipliers are out of range"
-            )));
-        }
-        uncross(&mut out, quantiles.len());
-        Ok(out)
+        foresight_sdk::forecaster::finish(index, out, quantiles.len())
     }
 
     /// The model of `values` (no gap-only history) on the scale that suits it, forecasting
@@ -192,24 +185,6 @@ fn fallback_sigma(values: &[f64], scale: Scale, point: f64) -> f64 {
         (false, Scale::Log { .. }) => libm::log1p(FLAT_HISTORY_SPREAD),
         (false, Scale::Linear) => FLAT_HISTORY_SPREAD * point.abs(),
     }
-}
-
-/// The series with past events divided out: what demand would have been without them.
-fn base_demand(index: usize, series: &Series) -> Result<Vec<f64>, PluginError> {
-    if let Some(e) = series.events.iter().find(|e| !(e.multiplier.is_finite() && e.multiplier >= 0.0)) {
-        return Err(PluginError::InvalidInput(format!(
-            "series {index}: event `{}` has multiplier {}; expected a finite number ≥ 0",
-            e.name, e.multiplier
-        )));
-    }
-    if series.events.is_empty() {
-        return Ok(series.values.clone());
-    }
-    let base = series.values.iter().enumerate().map(|(i, &v)| {
-        let multiplier = series.event_multiplier(series.time_of(i));
-        if multiplier > 0.0 { v / multiplier } else { f64::NAN }
-    });
-    Ok(base.collect())
 }
 
 #[cfg(test)]

@@ -52,13 +52,8 @@
 mod features;
 mod quantiles;
 
-use std::borrow::Cow;
-
-use foresight_sdk::forecaster::uncross;
 use foresight_sdk::ml::{self, MlError, Tensor};
-use foresight_sdk::{
-    Config, ConfigKey, Descriptor, ForecastRequest, Forecaster, PluginError, PluginKind, Series,
-};
+use foresight_sdk::{Config, ConfigKey, Descriptor, ForecastRequest, Forecaster, PluginError, PluginKind};
 
 pub use features::{FEATURES, History, MAX_LEAD_S};
 pub use quantiles::normal_quantile;
@@ -106,24 +101,6 @@ impl OnnxMlp {
             MlError::Failed(m) => PluginError::Failed(m),
         }
     }
-}
-
-/// The series with past events divided out: what demand would have been without them.
-fn base_demand(index: usize, series: &Series) -> Result<Cow<'_, [f64]>, PluginError> {
-    if let Some(e) = series.events.iter().find(|e| !(e.multiplier.is_finite() && e.multiplier >= 0.0)) {
-        return Err(PluginError::InvalidInput(format!(
-            "series {index}: event `{}` has multiplier {}; expected a finite number ≥ 0",
-            e.name, e.multiplier
-        )));
-    }
-    if series.events.is_empty() {
-        return Ok(Cow::Borrowed(&series.values));
-    }
-    let base = series.values.iter().enumerate().map(|(i, &v)| {
-        let multiplier = series.event_multiplier(series.time_of(i));
-        if multiplier > 0.0 { v / multiplier } else { f64::NAN }
-    });
-    Ok(Cow::Owned(base.collect()))
 }
 
 impl Forecaster for OnnxMlp {
@@ -182,7 +159,7 @@ impl Forecaster for OnnxMlp {
                     "series {i}: no observations to forecast from"
                 )));
             }
-            let base = base_demand(i, series)?;
+            let base = series.base_demand(i)?;
             let history = History::new(series.start, series.step, &base).ok_or_else(|| {
                 PluginError::InvalidInput(format!(
                     "series {i}: every observation is a gap (NaN) or falls in an event with multiplier 0"
@@ -220,7 +197,7 @@ impl Forecaster for OnnxMlp {
                     self.model
                 )));
             }
-            uncross(&mut values, request.quantiles.len());
+            foresight_sdk::forecaster::uncross(&mut values, request.quantiles.len());
             out.push(values);
         }
         Ok(out)

@@ -6,6 +6,8 @@ use std::sync::Mutex;
 
 use foresight_sdk::Event;
 
+use foresight_sdk::Series;
+
 use super::*;
 
 const HOUR: u32 = 3600;

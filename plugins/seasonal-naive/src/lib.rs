@@ -60,9 +60,6 @@
 //! assert_eq!(answer[0], vec![5.0, 5.0, 5.0, 12.0, 12.0, 12.0]);
 //! ```
 
-use std::borrow::Cow;
-
-use foresight_sdk::forecaster::uncross;
 use foresight_sdk::{
     Config, ConfigKey, Descriptor, ForecastRequest, Forecaster, PluginError, PluginKind, Series,
 };
@@ -106,7 +103,7 @@ impl SeasonalNaive {
                 "series {index}: no observations to forecast from"
             )));
         }
-        let values = base_demand(index, series)?;
+        let values = series.base_demand(index)?;
         let Some(last) = values.iter().rposition(|v| !v.is_nan()) else {
             return Err(PluginError::InvalidInput(format!(
                 "series {index}: every observation is a gap (NaN) or falls in an event with multiplier 0"
@@ -155,13 +152,7 @@ impl SeasonalNaive {
                 out.push(if non_negative { value.max(0.0) } else { value });
             }
         }
-        if out.iter().any(|v| !v.is_finite()) {
-            return Err(PluginError::InvalidInput(format!(
-                "series {index}: the forecast overflowed; values or event multipliers are out of range"
-            )));
-        }
-        uncross(&mut out, quantiles.len());
-        Ok(out)
+        foresight_sdk::forecaster::finish(index, out, quantiles.len())
     }
 
     /// The seasons that apply to a series with this history and step; the last observation
@@ -251,24 +242,6 @@ fn blend(lags: &[Lag], values: &[f64], target: u64, h: u64) -> Option<f64> {
         }
     }
     (weight > 0.0).then(|| sum / weight)
-}
-
-/// The series with past events divided out: what demand would have been without them.
-fn base_demand(index: usize, series: &Series) -> Result<Cow<'_, [f64]>, PluginError> {
-    if let Some(e) = series.events.iter().find(|e| !(e.multiplier.is_finite() && e.multiplier >= 0.0)) {
-        return Err(PluginError::InvalidInput(format!(
-            "series {index}: event `{}` has multiplier {}; expected a finite number ≥ 0",
-            e.name, e.multiplier
-        )));
-    }
-    if series.events.is_empty() {
-        return Ok(Cow::Borrowed(&series.values));
-    }
-    let base = series.values.iter().enumerate().map(|(i, &v)| {
-        let multiplier = series.event_multiplier(series.time_of(i));
-        if multiplier > 0.0 { v / multiplier } else { f64::NAN }
-    });
-    Ok(Cow::Owned(base.collect()))
 }
 
 /// Where one horizon's quantiles sit relative to its point forecast.
