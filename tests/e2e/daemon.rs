@@ -276,7 +276,8 @@ fn a_changed_config_is_applied_and_a_broken_one_refused() {
 fn an_ensemble_combines_its_members_and_scores_each() {
     let mut d = Daemon::start_with(|config| {
         let text = std::fs::read_to_string(config).expect("read");
-        let text = text.replacen("[plugins]\n", "[plugins]\nensemble = [\"holt-winters.wasm\"]\n", 1);
+        assert!(text.contains("\nensemble = []\n"), "the shipped config lists no ensemble members");
+        let text = text.replacen("\nensemble = []\n", "\nensemble = [\"holt-winters.wasm\"]\n", 1);
         std::fs::write(config, text).expect("write");
     });
     d.wait_ready();
