@@ -50,6 +50,7 @@ pub mod forecaster;
 pub mod log;
 pub mod ml;
 pub mod scorer;
+pub mod stats;
 
 #[cfg(target_family = "wasm")]
 #[doc(hidden)]

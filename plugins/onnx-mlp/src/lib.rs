@@ -56,7 +56,7 @@ use foresight_sdk::ml::{self, MlError, Tensor};
 use foresight_sdk::{Config, ConfigKey, Descriptor, ForecastRequest, Forecaster, PluginError, PluginKind};
 
 pub use features::{FEATURES, History, MAX_LEAD_S};
-pub use quantiles::normal_quantile;
+pub use foresight_sdk::stats::normal_quantile;
 
 /// The ONNX-backed forecaster.
 #[derive(Debug, Clone)]
