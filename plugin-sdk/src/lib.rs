@@ -51,6 +51,7 @@ pub mod log;
 pub mod ml;
 pub mod scorer;
 pub mod stats;
+pub mod testing;
 
 #[cfg(target_family = "wasm")]
 #[doc(hidden)]

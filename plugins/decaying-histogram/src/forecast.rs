@@ -130,9 +130,8 @@ mod tests {
 
     use super::*;
     use crate::DecayingHistogram;
+    use foresight_sdk::testing::{DAY, HOUR, Lcg, daily_shape, forecast_one as run};
 
-    const HOUR: u32 = 3600;
-    const DAY: u32 = 24 * HOUR;
     /// 2023-11-14 00:00:00 UTC: a midnight, so that index `i` of an hourly series is hour `i % 24`.
     const MIDNIGHT: i64 = 1_699_920_000;
 
@@ -142,30 +141,6 @@ mod tests {
 
     fn hourly(values: Vec<f64>) -> Series {
         Series { start: MIDNIGHT, step: HOUR, values, ..Default::default() }
-    }
-
-    fn run(f: &mut DecayingHistogram, series: Series, horizons: &[u32], quantiles: &[f64]) -> Vec<f64> {
-        let request = ForecastRequest {
-            series: vec![series],
-            horizons: horizons.to_vec(),
-            quantiles: quantiles.to_vec(),
-        };
-        f.forecast(&request).unwrap().remove(0)
-    }
-
-    /// A day of demand by hour.
-    fn daily_shape(hour: usize) -> f64 {
-        100.0 + 40.0 * (hour as f64 / 24.0 * std::f64::consts::TAU).sin()
-    }
-
-    /// Deterministic noise in [-1, 1).
-    struct Lcg(u64);
-
-    impl Lcg {
-        fn next(&mut self) -> f64 {
-            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            (self.0 >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-        }
     }
 
     fn assert_close(a: f64, b: f64) {

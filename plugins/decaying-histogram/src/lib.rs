@@ -59,7 +59,7 @@
 //!
 //! ## Defaults, as measured
 //!
-//! `tests/shared_series.rs` forecasts every shared series whose step lies from 5 minutes to an
+//! `foresight forecast eval` forecasts every shared series whose step lies from 5 minutes to an
 //! hour (67 series) from an origin every 24 h over its last 20 %, and scores the p50 at leads
 //! of exactly 1 h, 6 h and 24 h by MASE (mean absolute error over the in-sample mean absolute
 //! error of a one-day seasonal-naive forecast; mean over series) and the p10–p90 band by

@@ -146,21 +146,7 @@ fn nelder_mead(mut f: impl FnMut(&[f64]) -> f64, start: &[f64], budget: usize) -
 mod tests {
     use super::*;
     use crate::model::History;
-
-    /// Deterministic noise in [-1, 1).
-    struct Lcg(u64);
-
-    impl Lcg {
-        fn next(&mut self) -> f64 {
-            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            (self.0 >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-        }
-
-        /// Roughly normal with unit variance: three uniforms of variance ⅓ each.
-        fn normal(&mut self) -> f64 {
-            self.next() + self.next() + self.next()
-        }
-    }
+    use foresight_sdk::testing::Lcg;
 
     /// Simulates the model itself with `truth` from a known start, driven by LCG noise.
     fn simulate(truth: &Params, periods: &[usize], n: usize, seed: u64) -> Vec<f64> {

@@ -51,9 +51,9 @@
 //! the stored states. Four weeks of five-minute steps take about 7 ms natively on a busy
 //! two-core machine with both scales; `transform = "none"` or `"log"` halves that.
 //!
-//! The defaults were chosen by the accuracy harness in `tests/shared_series.rs`
-//! (`cargo test --release -p holt-winters -- --ignored --nocapture`), which also compares the
-//! model with `seasonal-naive` on the shared real series.
+//! The defaults were chosen by rolling-origin accuracy on the shared real series, as
+//! `foresight forecast eval --data ../shared/data/series` measures it (which also compares the
+//! model with `seasonal-naive`).
 //!
 //! ```
 //! use foresight_sdk::{Config, ForecastRequest, Forecaster, Series};

@@ -9,6 +9,7 @@ use foresight_sdk::Event;
 use foresight_sdk::Series;
 
 use super::*;
+use foresight_sdk::testing::{forecast_one as run, hourly};
 
 const HOUR: u32 = 3600;
 
@@ -51,18 +52,8 @@ fn forecaster(config: &str) -> Result<OnnxMlp, PluginError> {
     OnnxMlp::new(&Config::parse(config, &OnnxMlp::describe_keys())?)
 }
 
-fn hourly(values: Vec<f64>) -> Series {
-    Series { start: 0, step: HOUR, values, ..Default::default() }
-}
-
 fn daily_shape(hour: usize) -> f64 {
     100.0 + 40.0 * (hour as f64 / 24.0 * std::f64::consts::TAU).sin()
-}
-
-fn run(f: &mut OnnxMlp, series: Series, horizons: &[u32], quantiles: &[f64]) -> Vec<f64> {
-    let request =
-        ForecastRequest { series: vec![series], horizons: horizons.to_vec(), quantiles: quantiles.to_vec() };
-    f.forecast(&request).unwrap().remove(0)
 }
 
 fn assert_close(a: f64, b: f64) {

@@ -373,9 +373,7 @@ foresight_sdk::export_forecaster!(SeasonalNaive);
 mod tests {
     use super::*;
     use foresight_sdk::Event;
-
-    const HOUR: u32 = 3600;
-    const DAY: u32 = 24 * HOUR;
+    use foresight_sdk::testing::{DAY, HOUR, Lcg, daily_shape, forecast_one as run, hourly};
 
     fn forecaster(config: &str) -> SeasonalNaive {
         SeasonalNaive::new(&Config::parse(config, &SeasonalNaive::describe_keys()).unwrap()).unwrap()
@@ -385,34 +383,6 @@ mod tests {
         match Config::parse(config, &SeasonalNaive::describe_keys()).and_then(|c| SeasonalNaive::new(&c)) {
             Ok(_) => panic!("`{config}` was accepted"),
             Err(e) => e.to_string(),
-        }
-    }
-
-    fn hourly(values: Vec<f64>) -> Series {
-        Series { start: 0, step: HOUR, values, ..Default::default() }
-    }
-
-    fn run(f: &mut SeasonalNaive, series: Series, horizons: &[u32], quantiles: &[f64]) -> Vec<f64> {
-        let request = ForecastRequest {
-            series: vec![series],
-            horizons: horizons.to_vec(),
-            quantiles: quantiles.to_vec(),
-        };
-        f.forecast(&request).unwrap().remove(0)
-    }
-
-    /// A day of demand by hour.
-    fn daily_shape(hour: usize) -> f64 {
-        100.0 + 40.0 * (hour as f64 / 24.0 * std::f64::consts::TAU).sin()
-    }
-
-    /// Deterministic noise in [-1, 1).
-    struct Lcg(u64);
-
-    impl Lcg {
-        fn next(&mut self) -> f64 {
-            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            (self.0 >> 11) as f64 / (1u64 << 52) as f64 - 1.0
         }
     }
 
