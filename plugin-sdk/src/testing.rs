@@ -9,7 +9,7 @@
 //! assert!(day.iter().all(|v| (59.0..141.0).contains(v)));
 //! ```
 
-use crate::{ForecastRequest, Forecaster, Series};
+use crate::{Event, ForecastRequest, Forecaster, PluginError, Series};
 
 /// One hour, in seconds.
 pub const HOUR: u32 = 3600;
@@ -55,4 +55,40 @@ pub fn forecast_one<F: Forecaster>(
     let request =
         ForecastRequest { series: vec![series], horizons: horizons.to_vec(), quantiles: quantiles.to_vec() };
     f.forecast(&request).expect("the forecaster answers").remove(0)
+}
+
+/// The event scenario every forecaster should handle: `days` of the daily shape, hourly from
+/// `start` (a midnight); yesterday 10:00–14:00 a sale tripled demand, tomorrow 14:00–15:00 a
+/// launch is expected to double it. Forecasting leads of 11, 15 and 16 hours should give the
+/// usual 10:00 (the sale does not repeat), twice the usual 14:00, and the usual 15:00; those
+/// expected values come back alongside.
+pub fn sale_and_launch(start: i64, days: usize) -> (Series, [u32; 3], [f64; 3]) {
+    let mut series = Series { start, ..hourly((0..days * 24).map(|i| daily_shape(i % 24)).collect()) };
+    let yesterday = (days - 1) * 24;
+    for v in &mut series.values[yesterday + 10..yesterday + 14] {
+        *v *= 3.0;
+    }
+    let at = |i: usize| start + i64::from(HOUR) * i as i64;
+    let tomorrow = days * 24;
+    series.events = vec![
+        Event { name: "sale".into(), start: at(yesterday + 10), end: at(yesterday + 14), multiplier: 3.0 },
+        Event { name: "launch".into(), start: at(tomorrow + 14), end: at(tomorrow + 15), multiplier: 2.0 },
+    ];
+    (series, [11 * HOUR, 15 * HOUR, 16 * HOUR], [daily_shape(10), 2.0 * daily_shape(14), daily_shape(15)])
+}
+
+/// Checks that a forecaster refuses, naming it by index, a series with no observations, one
+/// of gaps only, and one whose every value falls under an event with multiplier 0.
+pub fn refuses_series_with_nothing_observed<F: Forecaster>(f: &mut F) {
+    let mut gap_by_event = hourly(vec![1.0; 5]);
+    gap_by_event.events.push(Event { name: "outage".into(), start: 0, end: 5 * 3600, multiplier: 0.0 });
+    for bad in [hourly(vec![]), hourly(vec![f64::NAN; 5]), gap_by_event] {
+        let request = ForecastRequest {
+            series: vec![hourly(vec![1.0, 2.0]), bad],
+            horizons: vec![HOUR],
+            quantiles: vec![0.5],
+        };
+        let err = f.forecast(&request).expect_err("a series with nothing observed is refused");
+        assert!(matches!(err, PluginError::InvalidInput(_)) && err.to_string().contains("series 1"), "{err}");
+    }
 }

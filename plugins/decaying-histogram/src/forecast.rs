@@ -130,7 +130,10 @@ mod tests {
 
     use super::*;
     use crate::DecayingHistogram;
-    use foresight_sdk::testing::{DAY, HOUR, Lcg, daily_shape, forecast_one as run};
+    use foresight_sdk::testing::{
+        DAY, HOUR, Lcg, daily_shape, forecast_one as run, refuses_series_with_nothing_observed,
+        sale_and_launch,
+    };
 
     /// 2023-11-14 00:00:00 UTC: a midnight, so that index `i` of an hourly series is hour `i % 24`.
     const MIDNIGHT: i64 = 1_699_920_000;
@@ -218,33 +221,11 @@ mod tests {
 
     #[test]
     fn past_events_are_divided_out_and_future_ones_applied() {
-        // Five days of the daily pattern; yesterday 10:00–14:00 a sale tripled demand.
-        let mut series = hourly((0..5 * 24).map(|i| daily_shape(i % 24)).collect());
-        let yesterday = 4 * 24;
-        for v in &mut series.values[yesterday + 10..yesterday + 14] {
-            *v *= 3.0;
+        let (series, leads, expected) = sale_and_launch(MIDNIGHT, 5);
+        let answer = run(&mut forecaster(""), series, &leads, &[0.1, 0.5, 0.9]);
+        for (row, want) in answer.chunks(3).zip(expected) {
+            row.iter().for_each(|v| assert_close(*v, want));
         }
-        let at = |i: usize| MIDNIGHT + i64::from(HOUR) * i as i64;
-        series.events.push(Event {
-            name: "sale".into(),
-            start: at(yesterday + 10),
-            end: at(yesterday + 14),
-            multiplier: 3.0,
-        });
-        // Tomorrow 14:00–15:00 a launch is expected to double it.
-        let tomorrow = 5 * 24;
-        series.events.push(Event {
-            name: "launch".into(),
-            start: at(tomorrow + 14),
-            end: at(tomorrow + 15),
-            multiplier: 2.0,
-        });
-        let answer = run(&mut forecaster(""), series, &[11 * HOUR, 15 * HOUR, 16 * HOUR], &[0.1, 0.5, 0.9]);
-        // 10:00 tomorrow: the sale does not repeat.
-        answer[0..3].iter().for_each(|v| assert_close(*v, daily_shape(10)));
-        // 14:00 tomorrow: the launch doubles the usual level.
-        answer[3..6].iter().for_each(|v| assert_close(*v, 2.0 * daily_shape(14)));
-        answer[6..9].iter().for_each(|v| assert_close(*v, daily_shape(15)));
     }
 
     #[test]
@@ -321,18 +302,7 @@ mod tests {
 
     #[test]
     fn empty_and_all_gap_series_are_refused_by_index() {
-        let mut f = forecaster("");
-        let good = hourly(vec![1.0, 2.0]);
-        for bad in [hourly(vec![]), hourly(vec![f64::NAN; 5])] {
-            let request = ForecastRequest {
-                series: vec![good.clone(), bad],
-                horizons: vec![HOUR],
-                quantiles: vec![0.5],
-            };
-            let err = f.forecast(&request).unwrap_err();
-            assert!(matches!(err, PluginError::InvalidInput(_)), "{err:?}");
-            assert!(err.to_string().contains("series 1"), "{err}");
-        }
+        refuses_series_with_nothing_observed(&mut forecaster(""));
     }
 
     #[test]

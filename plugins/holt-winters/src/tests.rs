@@ -1,7 +1,10 @@
 //! The forecaster as the host sees it: requests in, quantile rows out.
 
 use super::*;
-use foresight_sdk::testing::{DAY, HOUR, Lcg, daily_shape, forecast_one as run, hourly};
+use foresight_sdk::testing::{
+    DAY, HOUR, Lcg, daily_shape, forecast_one as run, hourly, refuses_series_with_nothing_observed,
+    sale_and_launch,
+};
 use foresight_sdk::{Event, Series};
 
 fn forecaster(config: &str) -> HoltWinters {
@@ -104,34 +107,11 @@ fn gaps_are_bridged_by_the_model_not_read_as_zero() {
 
 #[test]
 fn past_events_are_divided_out_and_future_ones_applied() {
-    let mut f = forecaster("");
-    // Ten days of the daily pattern; yesterday 10:00–14:00 a sale tripled demand.
-    let mut series = hourly((0..10 * 24).map(|i| daily_shape(i % 24)).collect());
-    let yesterday = 9 * 24;
-    for v in &mut series.values[yesterday + 10..yesterday + 14] {
-        *v *= 3.0;
+    let (series, leads, expected) = sale_and_launch(0, 10);
+    let answer = run(&mut forecaster(""), series, &leads, &[0.1, 0.5, 0.9]);
+    for (row, want) in answer.chunks(3).zip(expected) {
+        row.iter().for_each(|v| assert_close(*v, want));
     }
-    let at = |i: usize| i64::from(HOUR) * i as i64;
-    series.events.push(Event {
-        name: "sale".into(),
-        start: at(yesterday + 10),
-        end: at(yesterday + 14),
-        multiplier: 3.0,
-    });
-    // Tomorrow 14:00–15:00 a launch is expected to double it.
-    let tomorrow = 10 * 24;
-    series.events.push(Event {
-        name: "launch".into(),
-        start: at(tomorrow + 14),
-        end: at(tomorrow + 15),
-        multiplier: 2.0,
-    });
-    let answer = run(&mut f, series, &[11 * HOUR, 15 * HOUR, 16 * HOUR], &[0.1, 0.5, 0.9]);
-    // 10:00 tomorrow: the sale does not repeat.
-    answer[0..3].iter().for_each(|v| assert_close(*v, daily_shape(10)));
-    // 14:00 tomorrow: the launch doubles the usual level.
-    answer[3..6].iter().for_each(|v| assert_close(*v, 2.0 * daily_shape(14)));
-    answer[6..9].iter().for_each(|v| assert_close(*v, daily_shape(15)));
 }
 
 #[test]
@@ -195,15 +175,7 @@ fn non_negative_history_gives_non_negative_quantiles() {
 
 #[test]
 fn empty_and_all_gap_series_are_refused_by_index() {
-    let mut f = forecaster("");
-    let good = hourly(vec![1.0, 2.0]);
-    for bad in [hourly(vec![]), hourly(vec![f64::NAN; 5])] {
-        let request =
-            ForecastRequest { series: vec![good.clone(), bad], horizons: vec![HOUR], quantiles: vec![0.5] };
-        let err = f.forecast(&request).unwrap_err();
-        assert!(matches!(err, PluginError::InvalidInput(_)), "{err:?}");
-        assert!(err.to_string().contains("series 1"), "{err}");
-    }
+    refuses_series_with_nothing_observed(&mut forecaster(""));
 }
 
 #[test]

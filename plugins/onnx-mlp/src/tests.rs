@@ -4,12 +4,12 @@
 
 use std::sync::Mutex;
 
-use foresight_sdk::Event;
-
 use foresight_sdk::Series;
 
 use super::*;
-use foresight_sdk::testing::{forecast_one as run, hourly};
+use foresight_sdk::testing::{
+    forecast_one as run, hourly, refuses_series_with_nothing_observed, sale_and_launch,
+};
 
 const HOUR: u32 = 3600;
 
@@ -86,30 +86,11 @@ fn one_batched_inference_per_request() {
 
 #[test]
 fn past_events_are_divided_out_and_future_ones_applied() {
-    let mut f = forecaster("").unwrap();
-    let mut series = hourly((0..10 * 24).map(|i| daily_shape(i % 24)).collect());
-    let at = |i: usize| i64::from(HOUR) * i as i64;
-    let yesterday = 9 * 24;
-    for v in &mut series.values[yesterday + 10..yesterday + 14] {
-        *v *= 3.0;
+    let (series, leads, expected) = sale_and_launch(0, 10);
+    let answer = run(&mut forecaster("").unwrap(), series, &leads, &[0.5]);
+    for (v, want) in answer.iter().zip(expected) {
+        assert_close(*v, want);
     }
-    series.events.push(Event {
-        name: "sale".into(),
-        start: at(yesterday + 10),
-        end: at(yesterday + 14),
-        multiplier: 3.0,
-    });
-    let tomorrow = 10 * 24;
-    series.events.push(Event {
-        name: "launch".into(),
-        start: at(tomorrow + 14),
-        end: at(tomorrow + 15),
-        multiplier: 2.0,
-    });
-    let answer = run(&mut f, series, &[11 * HOUR, 15 * HOUR, 16 * HOUR], &[0.5]);
-    assert_close(answer[0], daily_shape(10));
-    assert_close(answer[1], 2.0 * daily_shape(14));
-    assert_close(answer[2], daily_shape(15));
 }
 
 #[test]
@@ -142,18 +123,7 @@ fn a_model_that_is_not_granted_or_does_not_fit_fails_at_start() {
 
 #[test]
 fn empty_and_all_gap_series_are_refused_by_index() {
-    let mut f = forecaster("").unwrap();
-    let mut gap_by_event = hourly(vec![1.0; 5]);
-    gap_by_event.events.push(Event { name: "outage".into(), start: 0, end: 5 * 3600, multiplier: 0.0 });
-    for bad in [hourly(vec![]), hourly(vec![f64::NAN; 5]), gap_by_event] {
-        let request = ForecastRequest {
-            series: vec![hourly(vec![1.0, 2.0]), bad],
-            horizons: vec![HOUR],
-            quantiles: vec![0.5],
-        };
-        let err = f.forecast(&request).unwrap_err();
-        assert!(matches!(err, PluginError::InvalidInput(_)) && err.to_string().contains("series 1"), "{err}");
-    }
+    refuses_series_with_nothing_observed(&mut forecaster("").unwrap());
 }
 
 #[test]
