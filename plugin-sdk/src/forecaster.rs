@@ -62,25 +62,35 @@ impl Series {
         self.events.iter().filter(|e| e.covers(t)).map(|e| e.multiplier).product()
     }
 
-    /// The values with past events divided out: what demand would have been without them.
-    /// A value under a multiplier of 0 says nothing about the base level and becomes a gap.
-    /// `index` (the series' place in the request) names it in the error for a multiplier that
-    /// is negative or not finite.
-    pub fn base_demand(&self, index: usize) -> Result<std::borrow::Cow<'_, [f64]>, PluginError> {
+    /// The values with past events divided out (what demand would have been without them),
+    /// and the index of the last value observed. A value under a multiplier of 0 says nothing
+    /// about the base level and becomes a gap. A series with nothing left to forecast from (no
+    /// values, or gaps only) is refused, as is a multiplier that is negative or not finite;
+    /// `index` (the series' place in the request) names it in the error.
+    pub fn base_demand(&self, index: usize) -> Result<(std::borrow::Cow<'_, [f64]>, usize), PluginError> {
+        let refuse = |why: String| Err(PluginError::InvalidInput(format!("series {index}: {why}")));
+        if self.values.is_empty() {
+            return refuse("no observations to forecast from".into());
+        }
         if let Some(e) = self.events.iter().find(|e| !(e.multiplier.is_finite() && e.multiplier >= 0.0)) {
-            return Err(PluginError::InvalidInput(format!(
-                "series {index}: event `{}` has multiplier {}; expected a finite number ≥ 0",
+            return refuse(format!(
+                "event `{}` has multiplier {}; expected a finite number ≥ 0",
                 e.name, e.multiplier
-            )));
+            ));
         }
-        if self.events.is_empty() {
-            return Ok(std::borrow::Cow::Borrowed(&self.values));
+        let values = if self.events.is_empty() {
+            std::borrow::Cow::Borrowed(self.values.as_slice())
+        } else {
+            let base = self.values.iter().enumerate().map(|(i, &v)| {
+                let multiplier = self.event_multiplier(self.time_of(i));
+                if multiplier > 0.0 { v / multiplier } else { f64::NAN }
+            });
+            std::borrow::Cow::Owned(base.collect())
+        };
+        match values.iter().rposition(|v| !v.is_nan()) {
+            Some(last) => Ok((values, last)),
+            None => refuse("every observation is a gap (NaN) or falls in an event with multiplier 0".into()),
         }
-        let base = self.values.iter().enumerate().map(|(i, &v)| {
-            let multiplier = self.event_multiplier(self.time_of(i));
-            if multiplier > 0.0 { v / multiplier } else { f64::NAN }
-        });
-        Ok(std::borrow::Cow::Owned(base.collect()))
     }
 }
 
@@ -136,6 +146,16 @@ impl ForecastRequest {
             }
         }
         Ok(())
+    }
+
+    /// Checks the request, then answers each series with `forecast(index, series)`: the loop
+    /// every forecaster that treats its series one by one would otherwise write.
+    pub fn answer_each(
+        &self,
+        mut forecast: impl FnMut(usize, &Series) -> Result<Vec<f64>, PluginError>,
+    ) -> Result<Vec<Vec<f64>>, PluginError> {
+        self.validate()?;
+        self.series.iter().enumerate().map(|(i, s)| forecast(i, s)).collect()
     }
 
     /// Number of values each series' answer must hold.
@@ -254,9 +274,10 @@ mod tests {
         let mut s = Series { start: 0, step: 60, values: vec![10.0, 30.0, 0.0, 10.0], ..Default::default() };
         s.events.push(Event { name: "sale".into(), start: 60, end: 120, multiplier: 3.0 });
         s.events.push(Event { name: "outage".into(), start: 120, end: 180, multiplier: 0.0 });
-        let base = s.base_demand(0).unwrap();
+        let (base, last) = s.base_demand(0).unwrap();
         assert_eq!(&base[..2], &[10.0, 10.0]);
         assert!(base[2].is_nan(), "no demand under a multiplier of 0 is a gap");
+        assert_eq!(last, 3);
         s.events[0].multiplier = f64::NAN;
         assert!(s.base_demand(4).unwrap_err().to_string().contains("series 4"));
         assert_eq!(finish(0, vec![2.0, 1.0, 3.0, 4.0], 2).unwrap(), vec![1.0, 2.0, 3.0, 4.0]);

@@ -9,7 +9,7 @@
 //! assert!(day.iter().all(|v| (59.0..141.0).contains(v)));
 //! ```
 
-use crate::{Event, ForecastRequest, Forecaster, PluginError, Series};
+use crate::{Config, Event, ForecastRequest, Forecaster, PluginError, Series};
 
 /// One hour, in seconds.
 pub const HOUR: u32 = 3600;
@@ -37,6 +37,23 @@ impl Lcg {
     /// Roughly normal with unit variance: the sum of three uniforms of variance ⅓ each.
     pub fn normal(&mut self) -> f64 {
         self.next() + self.next() + self.next()
+    }
+}
+
+/// A forecaster built from TOML configuration text; panics when the text is refused.
+pub fn configured<F: Forecaster>(config: &str) -> F {
+    let keys = F::describe().config_keys;
+    Config::parse(config, &keys).and_then(|c| F::new(&c)).unwrap_or_else(|e| panic!("`{config}`: {e}"))
+}
+
+/// Why a forecaster refuses TOML configuration text; panics when it accepts it.
+pub fn config_error<F: Forecaster>(config: &str) -> String {
+    match Config::parse(config, &F::describe().config_keys).and_then(|c| F::new(&c)) {
+        Ok(_) => panic!("`{config}` was accepted"),
+        Err(e) => {
+            assert!(matches!(e, PluginError::InvalidConfig(_)), "`{config}`: {e:?}");
+            e.to_string()
+        }
     }
 }
 

@@ -37,15 +37,7 @@ pub(crate) fn forecast_series(
     horizons: &[u32],
     quantiles: &[f64],
 ) -> Result<Vec<f64>, PluginError> {
-    if series.values.is_empty() {
-        return Err(PluginError::InvalidInput(format!("series {index}: no observations to forecast from")));
-    }
-    let values = series.base_demand(index)?;
-    let Some(last) = values.iter().rposition(|v| !v.is_nan()) else {
-        return Err(PluginError::InvalidInput(format!(
-            "series {index}: every observation is a gap (NaN) or falls in an event with multiplier 0"
-        )));
-    };
+    let (values, last) = series.base_demand(index)?;
     let step_s = f64::from(series.step);
     let max_age = settings.half_life_s * libm::log2(1.0 / MIN_WEIGHT) / step_s;
     let first = last - (max_age.min(last as f64) as usize);
@@ -126,7 +118,7 @@ fn buckets_for(settings: &Settings, history: &[f64], season_steps: usize, most: 
 
 #[cfg(test)]
 mod tests {
-    use foresight_sdk::{Config, Event, ForecastRequest, Forecaster};
+    use foresight_sdk::{Event, ForecastRequest, Forecaster};
 
     use super::*;
     use crate::DecayingHistogram;
@@ -139,7 +131,7 @@ mod tests {
     const MIDNIGHT: i64 = 1_699_920_000;
 
     fn forecaster(config: &str) -> DecayingHistogram {
-        DecayingHistogram::new(&Config::parse(config, &DecayingHistogram::describe_keys()).unwrap()).unwrap()
+        foresight_sdk::testing::configured(config)
     }
 
     fn hourly(values: Vec<f64>) -> Series {
@@ -336,32 +328,5 @@ mod tests {
         // Malformed requests are refused before any work.
         let bad = ForecastRequest { quantiles: vec![0.9, 0.1], ..request };
         assert!(f.forecast(&bad).is_err());
-    }
-
-    /// `cargo test --release -p decaying-histogram -- --ignored`: the batch the daemon sends
-    /// must take well under a millisecond per series.
-    #[test]
-    #[ignore = "timing; meaningful in release builds only"]
-    fn a_hundred_series_of_twenty_thousand_points_forecast_quickly() {
-        let mut noise = Lcg(11);
-        let series: Vec<Series> = (0..100)
-            .map(|k| Series {
-                start: MIDNIGHT + k * 300,
-                step: 300,
-                values: (0..20_000).map(|i| daily_shape(i / 12 % 24) * (1.0 + 0.1 * noise.next())).collect(),
-                ..Default::default()
-            })
-            .collect();
-        let request = ForecastRequest {
-            series,
-            horizons: vec![300, 900, 3600, 6 * 3600, 86_400],
-            quantiles: vec![0.1, 0.5, 0.9],
-        };
-        let mut f = forecaster("");
-        let started = std::time::Instant::now();
-        let answer = f.forecast(&request).unwrap();
-        let elapsed = started.elapsed();
-        assert_eq!(answer.len(), 100);
-        assert!(elapsed.as_millis() < 100, "took {elapsed:?}");
     }
 }

@@ -261,15 +261,9 @@ impl Forecaster for DecayingHistogram {
     }
 
     fn forecast(&mut self, request: &ForecastRequest) -> Result<Vec<Vec<f64>>, PluginError> {
-        request.validate()?;
-        request
-            .series
-            .iter()
-            .enumerate()
-            .map(|(i, series)| {
-                forecast_series(&self.settings, i, series, &request.horizons, &request.quantiles)
-            })
-            .collect()
+        request.answer_each(|i, series| {
+            forecast_series(&self.settings, i, series, &request.horizons, &request.quantiles)
+        })
     }
 }
 
@@ -280,15 +274,7 @@ mod tests {
     use super::*;
 
     fn config_error(config: &str) -> String {
-        match Config::parse(config, &DecayingHistogram::describe_keys())
-            .and_then(|c| DecayingHistogram::new(&c))
-        {
-            Ok(_) => panic!("`{config}` was accepted"),
-            Err(e) => {
-                assert!(matches!(e, PluginError::InvalidConfig(_)), "{e:?}");
-                e.to_string()
-            }
-        }
+        foresight_sdk::testing::config_error::<DecayingHistogram>(config)
     }
 
     #[test]

@@ -61,19 +61,8 @@ impl HoltWinters {
         horizons: &[u32],
         quantiles: &[f64],
     ) -> Result<Vec<f64>, PluginError> {
-        if series.values.is_empty() {
-            return Err(PluginError::InvalidInput(format!(
-                "series {index}: no observations to forecast from"
-            )));
-        }
-        let values = series.base_demand(index)?;
+        let (values, _) = series.base_demand(index)?;
         let observed = || values.iter().copied().filter(|v| !v.is_nan());
-        let count = observed().count();
-        if count == 0 {
-            return Err(PluginError::InvalidInput(format!(
-                "series {index}: every observation is a gap (NaN) or falls in an event with multiplier 0"
-            )));
-        }
         let non_negative = observed().all(|v| v >= 0.0);
         let steps: Vec<usize> = horizons.iter().map(|&h| series.steps_ahead(h)).collect();
         let chosen = self.model(&values, series.step, &steps);
@@ -190,10 +179,9 @@ fn fallback_sigma(values: &[f64], scale: Scale, point: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use foresight_sdk::{Config, Forecaster};
 
     fn forecaster(config: &str) -> HoltWinters {
-        HoltWinters::new(&Config::parse(config, &HoltWinters::describe_keys()).unwrap()).unwrap()
+        foresight_sdk::testing::configured(config)
     }
 
     /// Deterministic noise in [0, 1).

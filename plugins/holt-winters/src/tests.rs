@@ -8,14 +8,11 @@ use foresight_sdk::testing::{
 use foresight_sdk::{Event, Series};
 
 fn forecaster(config: &str) -> HoltWinters {
-    HoltWinters::new(&Config::parse(config, &HoltWinters::describe_keys()).unwrap()).unwrap()
+    foresight_sdk::testing::configured(config)
 }
 
 fn config_error(config: &str) -> String {
-    match Config::parse(config, &HoltWinters::describe_keys()).and_then(|c| HoltWinters::new(&c)) {
-        Ok(_) => panic!("`{config}` was accepted"),
-        Err(e) => e.to_string(),
-    }
+    foresight_sdk::testing::config_error::<HoltWinters>(config)
 }
 
 fn assert_close(a: f64, b: f64) {
@@ -236,28 +233,4 @@ fn bad_config_is_refused_by_key_name() {
     assert!(config_error("season = 86400").contains("unknown key `season`"));
     // No season at all is allowed: plain Holt.
     forecaster("seasons-s = []");
-}
-
-/// `cargo test --release -p holt-winters -- --ignored`: fitting one long series must stay
-/// within a few milliseconds, or a batch of them would hold up the control loop. The bound
-/// leaves room for a busy machine; an idle one takes about a third of it.
-#[test]
-#[ignore = "timing; meaningful in release builds only"]
-fn four_weeks_of_five_minute_steps_forecast_in_milliseconds() {
-    let mut noise = Lcg(11);
-    let values: Vec<f64> =
-        (0..4 * 2016).map(|i| daily_shape(i / 12 % 24) * (1.0 + 0.1 * noise.next())).collect();
-    let series = Series { start: 1_700_000_000, step: 300, values, ..Default::default() };
-    let request = ForecastRequest {
-        series: vec![series; 20],
-        horizons: vec![300, 3600, 6 * 3600, 86_400, 2 * 86_400],
-        quantiles: vec![0.1, 0.5, 0.9],
-    };
-    let mut f = forecaster("");
-    let started = std::time::Instant::now();
-    let answer = f.forecast(&request).unwrap();
-    let per_series = started.elapsed() / 20;
-    assert_eq!(answer.len(), 20);
-    eprintln!("{per_series:?} per series of {} steps", 4 * 2016);
-    assert!(per_series.as_millis() < 15, "took {per_series:?} per series");
 }

@@ -154,17 +154,10 @@ impl Forecaster for OnnxMlp {
         let mut features = Vec::with_capacity(rows * FEATURES);
         let mut scales = Vec::with_capacity(request.series.len());
         for (i, series) in request.series.iter().enumerate() {
-            if series.values.is_empty() {
-                return Err(PluginError::InvalidInput(format!(
-                    "series {i}: no observations to forecast from"
-                )));
-            }
-            let base = series.base_demand(i)?;
-            let history = History::new(series.start, series.step, &base).ok_or_else(|| {
-                PluginError::InvalidInput(format!(
-                    "series {i}: every observation is a gap (NaN) or falls in an event with multiplier 0"
-                ))
-            })?;
+            let (base, _) = series.base_demand(i)?;
+            // `base_demand` has refused a series with nothing observed, so this cannot fail.
+            let history = History::new(series.start, series.step, &base)
+                .ok_or_else(|| PluginError::Failed(format!("series {i}: no observation left")))?;
             for &horizon in &request.horizons {
                 history.features(series.steps_ahead(horizon), &mut features);
             }

@@ -8,7 +8,7 @@ use foresight_sdk::Series;
 
 use super::*;
 use foresight_sdk::testing::{
-    forecast_one as run, hourly, refuses_series_with_nothing_observed, sale_and_launch,
+    daily_shape, forecast_one as run, hourly, refuses_series_with_nothing_observed, sale_and_launch,
 };
 
 const HOUR: u32 = 3600;
@@ -50,10 +50,6 @@ fn fake_engine(model: &str, inputs: &[Tensor]) -> Result<Vec<Tensor>, MlError> {
 fn forecaster(config: &str) -> Result<OnnxMlp, PluginError> {
     ml::install_native(Box::new(fake_engine));
     OnnxMlp::new(&Config::parse(config, &OnnxMlp::describe_keys())?)
-}
-
-fn daily_shape(hour: usize) -> f64 {
-    100.0 + 40.0 * (hour as f64 / 24.0 * std::f64::consts::TAU).sin()
 }
 
 fn assert_close(a: f64, b: f64) {

@@ -99,17 +99,7 @@ impl SeasonalNaive {
         horizons: &[u32],
         quantiles: &[f64],
     ) -> Result<Vec<f64>, PluginError> {
-        if series.values.is_empty() {
-            return Err(PluginError::InvalidInput(format!(
-                "series {index}: no observations to forecast from"
-            )));
-        }
-        let values = series.base_demand(index)?;
-        let Some(last) = values.iter().rposition(|v| !v.is_nan()) else {
-            return Err(PluginError::InvalidInput(format!(
-                "series {index}: every observation is a gap (NaN) or falls in an event with multiplier 0"
-            )));
-        };
+        let (values, last) = series.base_demand(index)?;
         let observed = || values.iter().copied().filter(|v| !v.is_nan());
         let count = observed().count() as f64;
         let mean = observed().sum::<f64>() / count;
@@ -357,13 +347,8 @@ impl Forecaster for SeasonalNaive {
     }
 
     fn forecast(&mut self, request: &ForecastRequest) -> Result<Vec<Vec<f64>>, PluginError> {
-        request.validate()?;
         request
-            .series
-            .iter()
-            .enumerate()
-            .map(|(i, series)| self.forecast_series(i, series, &request.horizons, &request.quantiles))
-            .collect()
+            .answer_each(|i, series| self.forecast_series(i, series, &request.horizons, &request.quantiles))
     }
 }
 
@@ -379,14 +364,11 @@ mod tests {
     };
 
     fn forecaster(config: &str) -> SeasonalNaive {
-        SeasonalNaive::new(&Config::parse(config, &SeasonalNaive::describe_keys()).unwrap()).unwrap()
+        foresight_sdk::testing::configured(config)
     }
 
     fn config_error(config: &str) -> String {
-        match Config::parse(config, &SeasonalNaive::describe_keys()).and_then(|c| SeasonalNaive::new(&c)) {
-            Ok(_) => panic!("`{config}` was accepted"),
-            Err(e) => e.to_string(),
-        }
+        foresight_sdk::testing::config_error::<SeasonalNaive>(config)
     }
 
     fn assert_close(a: f64, b: f64) {
@@ -573,32 +555,5 @@ mod tests {
         assert!(config_error("max-residuals = 5").contains("`max-residuals`"));
         assert!(config_error("season = 86400").contains("unknown key `season`"));
         assert!(config_error("seasons-s = \"daily\"").contains("`seasons-s` must be an array"));
-    }
-
-    /// `cargo test --release -p seasonal-naive -- --ignored`: the batch the daemon sends every
-    /// cycle must take well under 100 ms.
-    #[test]
-    #[ignore = "timing; meaningful in release builds only"]
-    fn a_hundred_weeks_of_minutes_forecast_quickly() {
-        let mut noise = Lcg(11);
-        let series: Vec<Series> = (0..100)
-            .map(|k| Series {
-                start: 1_700_000_000 + k * 60,
-                step: 60,
-                values: (0..10_080).map(|i| daily_shape(i / 60 % 24) * (1.0 + 0.1 * noise.next())).collect(),
-                ..Default::default()
-            })
-            .collect();
-        let request = ForecastRequest {
-            series,
-            horizons: vec![300, 900, 3600, 6 * 3600, 86_400],
-            quantiles: vec![0.1, 0.5, 0.9],
-        };
-        let mut f = forecaster("");
-        let started = std::time::Instant::now();
-        let answer = f.forecast(&request).unwrap();
-        let elapsed = started.elapsed();
-        assert_eq!(answer.len(), 100);
-        assert!(elapsed.as_millis() < 100, "took {elapsed:?}");
     }
 }
