@@ -9,16 +9,25 @@ fn the_daemon_ticks_and_journals_decisions_with_reasons() {
     let plugins = fixtures::plugin_dir(dir.path());
     let log = dir.path().join("decisions.jsonl");
     let out = foresight()
-        .args(["run", "--ticks", "20"])
+        .args(["run", "--ticks", "20", "--listen", "127.0.0.1:0", "--scenario"])
+        .arg(fixtures::workspace().join("config/scenarios/flash-sale.toml"))
+        .env("RUST_LOG", "info")
         .env("FORESIGHT_TICK__INTERVAL", "0s")
         .env("FORESIGHT_PLUGINS__DIR", &plugins)
         .env("FORESIGHT_DECISIONS__LOG", &log)
+        // The command-line options win over the environment.
+        .env("FORESIGHT_SERVER__LISTEN", "nowhere")
         .env("FORESIGHT_BACKEND__SCENARIO", fixtures::workspace().join("config/scenarios/diurnal.toml"))
         .output()
         .expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
     assert!(stdout.contains("20 ticks: cost"), "{stdout}");
+    assert!(
+        stderr.contains("listening on http://127.0.0.1:") && stderr.contains("scenario=flash-sale"),
+        "{stderr}"
+    );
 
     let text = std::fs::read_to_string(&log).expect("decision log");
     let records: Vec<serde_json::Value> =

@@ -11,7 +11,7 @@ use foresight_sdk::{ForecastRequest, PluginKind};
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::plugins::{ForecastPolicy, Limits, Policy, Runtime, validate};
+use crate::plugins::{ForecastPolicy, Limits, Policy, Runtime};
 use crate::predict::ensemble::combine;
 use crate::predict::evaluate::{self, Contender, LEVELS};
 use crate::predict::history;
@@ -190,9 +190,8 @@ fn forecast_one(args: &ForecastArgs, config: &Config) -> anyhow::Result<ExitCode
         ForecastRequest { series: vec![series.clone()], horizons: leads.clone(), quantiles: LEVELS.to_vec() };
     let mut answers = Vec::new();
     for m in &members {
-        let a = m.policy.forecast(&request).map_err(|f| anyhow::anyhow!("{}: {f}", m.name))?;
-        validate::forecasts(&request, &a).map_err(|e| anyhow::anyhow!("{} answered wrongly: {e}", m.name))?;
-        answers.push(a.into_iter().next().unwrap_or_default());
+        let answer = evaluate::ask(m, &request).map_err(anyhow::Error::msg)?;
+        answers.push(answer.into_iter().next().unwrap_or_default());
     }
     let values = if ensemble && members.len() > 1 {
         let weights = evaluate::fitted_weights(&series, &members, &leads).map_err(anyhow::Error::msg)?;

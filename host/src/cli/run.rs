@@ -177,9 +177,10 @@ fn publish(shared: &Shared, daemon: &Daemon, summary: &crate::control::TickSumma
     let roles: Vec<(&str, _)> = roles.iter().map(|(n, s)| (*n, s.clone())).collect();
     shared.metrics.totals(&roles, daemon.ledger(), services);
     shared.metrics.experiments(&daemon.experiments());
-    shared.metrics.forecast_accuracy(&daemon.forecast_accuracy());
+    let accuracy = daemon.forecast_accuracy();
+    shared.metrics.forecast_accuracy(&accuracy);
     shared.accuracy.store(Arc::new(serde_json::json!({
-        "by_horizon": daemon.forecast_accuracy(),
+        "by_horizon": accuracy,
         "by_series": daemon.forecast_accuracy_by_series(),
     })));
     shared.publish(records.to_vec());

@@ -262,6 +262,28 @@ mod tests {
     }
 
     #[test]
+    fn a_challenger_window_is_checked_and_allowed_only_for_shadow_forecasters() {
+        Jail::expect_with(|jail| {
+            let experiment = |extra: &str| {
+                format!("[[experiments]]\nname = \"x\"\nrole = \"forecaster\"\nfile = \"a.wasm\"\n{extra}\n")
+            };
+            let file = jail.directory().join("e.toml");
+            let check = |extra: &str| {
+                std::fs::write(&file, experiment(extra)).expect("write");
+                Config::load(&file, true).map(|_| ()).map_err(|e| e.to_string())
+            };
+            assert!(check("mode = \"shadow\"\npromote-after = \"6h\"").is_ok());
+            let err = check("mode = \"shadow\"\npromote-after = \"soon\"").unwrap_err();
+            assert!(err.contains("experiments[0].promote-after") && err.contains("6h"), "{err}");
+            let err = check("mode = \"canary\"\nshare = 0.5\npromote-after = \"6h\"").unwrap_err();
+            assert!(err.contains("shadow forecaster experiments only"), "{err}");
+            let err = check("mode = \"shadow\"\npromote-after = \"6h\"\npromote-margin = 1.5").unwrap_err();
+            assert!(err.contains("experiments[0].promote-margin"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn every_problem_is_reported_with_its_line() {
         Jail::expect_with(|jail| {
             jail.create_file(

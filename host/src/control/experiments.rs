@@ -30,8 +30,8 @@ pub struct Running {
     decisions: u64,
     /// The candidate component, kept for promotion.
     plugin: Arc<crate::plugins::WasmPlugin>,
-    /// Champion/challenger readings, oldest first.
-    readings: std::collections::VecDeque<Reading>,
+    /// Champion/challenger readings over the promotion window.
+    window: Window,
     /// MASE of (candidate, live) over the latest full window.
     window_mase: Option<(f64, f64)>,
 }
@@ -39,6 +39,39 @@ pub struct Running {
 /// Running accuracy totals (sum of scaled errors, count) of both sides at a time:
 /// (time, candidate, live).
 type Reading = (i64, (f64, u64), (f64, u64));
+
+/// Readings of both sides' running totals, reaching back one reading past the window, so the
+/// MASE of each over the window is the difference of two readings.
+#[derive(Debug, Default)]
+struct Window {
+    readings: std::collections::VecDeque<Reading>,
+}
+
+impl Window {
+    /// Adds a reading; once the readings span `window_s` and each side has scored enough
+    /// forecasts in it, each side's MASE over it: (candidate, live).
+    fn push(&mut self, reading: Reading, window_s: i64) -> Option<(f64, f64)> {
+        let now = reading.0;
+        self.readings.push_back(reading);
+        while self.readings.len() > 2 && self.readings[1].0 <= now - window_s {
+            self.readings.pop_front();
+        }
+        let (start, cand0, live0) = *self.readings.front()?;
+        if start > now - window_s {
+            return None;
+        }
+        let (_, cand1, live1) = reading;
+        // A reading can go down when the plugins served change (a swap): start over.
+        let (Some(cn), Some(ln)) = (cand1.1.checked_sub(cand0.1), live1.1.checked_sub(live0.1)) else {
+            self.readings.clear();
+            return None;
+        };
+        if cn < MIN_SCORED_FOR_PROMOTION || ln < MIN_SCORED_FOR_PROMOTION {
+            return None;
+        }
+        Some(((cand1.0 - cand0.0) / cn as f64, (live1.0 - live0.0) / ln as f64))
+    }
+}
 
 /// Scored forecasts each side needs inside the window before a promotion is considered.
 const MIN_SCORED_FOR_PROMOTION: u64 = 30;
@@ -133,7 +166,7 @@ impl Running {
             candidate_prev: None,
             decisions: 0,
             plugin: kept,
-            readings: std::collections::VecDeque::new(),
+            window: Window::default(),
             window_mase: None,
         })
     }
@@ -143,21 +176,7 @@ impl Running {
     /// live one by the margin and should be promoted.
     pub fn challenge(&mut self, now: i64, live: (f64, u64)) -> Option<Arc<crate::plugins::WasmPlugin>> {
         let window = self.spec.promotion_window_s().ok().flatten()?;
-        self.readings.push_back((now, self.predictor.accuracy().scaled_totals(), live));
-        // Keep one reading at or before the window's start.
-        while self.readings.len() > 2 && self.readings[1].0 <= now - window {
-            self.readings.pop_front();
-        }
-        let (start, cand0, live0) = *self.readings.front()?;
-        if start > now - window {
-            return None;
-        }
-        let (cand1, live1) = (self.readings.back()?.1, live);
-        let (cn, ln) = (cand1.1 - cand0.1, live1.1 - live0.1);
-        if cn < MIN_SCORED_FOR_PROMOTION || ln < MIN_SCORED_FOR_PROMOTION {
-            return None;
-        }
-        let (candidate, champion) = ((cand1.0 - cand0.0) / cn as f64, (live1.0 - live0.0) / ln as f64);
+        let (candidate, champion) = self.window.push((now, self.predictor.served_totals(), live), window)?;
         self.window_mase = Some((candidate, champion));
         (candidate < champion * (1.0 - self.spec.promote_margin)).then(|| self.plugin.clone())
     }
@@ -241,5 +260,32 @@ fn score(acc: &mut (f64, u64), previous: Option<&Forecasts>, o: &Observation) {
                 acc.1 += 1;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_compares_both_sides_over_the_same_span() {
+        let mut w = Window::default();
+        // Totals at t = 0, 600, 1200 with a window of 1000 s: nothing until it is spanned.
+        assert_eq!(w.push((0, (0.0, 0), (0.0, 0)), 1000), None);
+        assert_eq!(w.push((600, (20.0, 40), (40.0, 40)), 1000), None);
+        // Over 0..1200 the candidate erred 30 over 60 forecasts, the live side 90 over 60.
+        assert_eq!(w.push((1200, (30.0, 60), (90.0, 60)), 1000), Some((0.5, 1.5)));
+        // Then the window slides: 600..1800 compares with the reading at 600.
+        assert_eq!(w.push((1800, (50.0, 100), (120.0, 100)), 1000), Some((0.5, 80.0 / 60.0)));
+    }
+
+    #[test]
+    fn too_few_forecasts_or_a_swap_decide_nothing() {
+        let mut w = Window::default();
+        w.push((0, (0.0, 0), (0.0, 0)), 100);
+        assert_eq!(w.push((200, (1.0, 10), (1.0, 10)), 100), None, "under 30 scored forecasts");
+        // The live side's reading fell (its plugin was swapped): the window starts over.
+        assert_eq!(w.push((400, (40.0, 80), (0.0, 0)), 100), None);
+        assert!(w.readings.is_empty());
     }
 }

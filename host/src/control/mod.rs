@@ -409,7 +409,7 @@ impl Daemon {
     /// Champion/challenger: a shadow forecaster that has beaten the live one over its window
     /// takes the live role; its experiment ends, and the promotion is journaled.
     fn promote_challengers(&mut self, tick: u64, now: i64) -> anyhow::Result<()> {
-        let live = self.predictor.accuracy().scaled_totals();
+        let live = self.predictor.served_totals();
         let mut promoted = None;
         for (i, exp) in self.experiments.iter_mut().enumerate() {
             if let Some(plugin) = exp.challenge(now, live) {

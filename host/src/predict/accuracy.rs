@@ -27,7 +27,8 @@ pub struct Accuracy {
     totals: HashMap<(Arc<str>, Arc<str>, usize), Totals>,
     /// Recent squared scaled error of the median by (plugin, horizon index): an exponentially
     /// weighted mean over about [`RECENT`] forecasts, and how many it has seen.
-    recent: HashMap<(Arc<str>, usize), (f64, u64)>,
+    /// Keyed by plugin alone so a lookup by `&str` needs no allocation; one entry per horizon.
+    recent: HashMap<Arc<str>, Vec<(f64, u64)>>,
 }
 
 /// Forecasts the recent error of a plugin at a lead time reflects (its weighting's span).
@@ -194,7 +195,10 @@ impl Accuracy {
                         .sum::<f64>()
                         / levels as f64;
                     t.scaled_abs_sum += error.abs() / scale;
-                    let (mean, n) = self.recent.entry((s.plugin.clone(), p.horizon)).or_insert((0.0, 0));
+                    let horizons = self.horizons.len();
+                    let recent =
+                        self.recent.entry(s.plugin.clone()).or_insert_with(|| vec![(0.0, 0); horizons]);
+                    let (mean, n) = &mut recent[p.horizon];
                     *n += 1;
                     // Plain mean until the span is reached, then exponential forgetting.
                     let alpha = 1.0 / (*n).min(RECENT) as f64;
@@ -212,16 +216,20 @@ impl Accuracy {
         }
     }
 
-    /// Sum of scaled absolute errors of the median and their count, over every plugin, series
-    /// and lead time: differences of two readings give the MASE over the time between them.
-    pub fn scaled_totals(&self) -> (f64, u64) {
-        self.totals.values().fold((0.0, 0), |(s, n), t| (s + t.scaled_abs_sum, n + t.scaled_count))
+    /// Sum of scaled absolute errors of the median and their count, over the plugins `counts`
+    /// picks, every series and lead time: differences of two readings give the MASE over the
+    /// time between them.
+    pub fn scaled_totals(&self, counts: impl Fn(&str) -> bool) -> (f64, u64) {
+        self.totals
+            .iter()
+            .filter(|((plugin, _, _), _)| counts(plugin))
+            .fold((0.0, 0), |(s, n), (_, t)| (s + t.scaled_abs_sum, n + t.scaled_count))
     }
 
     /// A plugin's recent mean squared scaled error at a lead time (by index), and how many
     /// forecasts it rests on.
     pub fn recent(&self, plugin: &str, horizon: usize) -> (f64, u64) {
-        self.recent.iter().find(|((p, h), _)| &**p == plugin && *h == horizon).map_or((0.0, 0), |(_, v)| *v)
+        self.recent.get(plugin).map_or((0.0, 0), |r| r[horizon])
     }
 
     /// Forecasts waiting for their target time.
@@ -325,6 +333,18 @@ mod tests {
         assert_eq!(h[1].coverage, vec![0.0, 0.0, 0.0]);
         assert_eq!(h[1].band_coverage, 0.0, "130 is above the p90 of 120");
         assert_eq!(a.pending(), 0);
+    }
+
+    #[test]
+    fn recent_error_is_the_mean_squared_scaled_error_per_plugin_and_lead() {
+        let mut a = Accuracy::new(&[60], &[0.5]);
+        a.expect(subject("web", Some(10.0)), 0, &[120.0]);
+        a.settle(&observation(120, 100.0));
+        a.expect(subject("web", Some(10.0)), 60, &[100.0]);
+        a.settle(&observation(180, 110.0));
+        // Scaled errors 2 and 1: mean square 2.5 over two forecasts.
+        assert_eq!(a.recent("p@1", 0), (2.5, 2));
+        assert_eq!(a.recent("other@1", 0), (0.0, 0));
     }
 
     #[test]

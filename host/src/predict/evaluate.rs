@@ -99,6 +99,30 @@ pub fn naive_scale(values: &[f64], step: u32) -> Option<f64> {
     mae(if day < values.len() { day } else { 1 }).or_else(|| mae(1))
 }
 
+/// Whether a model has something to go on at `origin`: two observations before it.
+fn has_history(series: &Series, origin: usize) -> bool {
+    series.values[..origin].iter().filter(|v| !v.is_nan()).count() >= 2
+}
+
+/// The series' history up to each origin, asking for `leads` at [`LEVELS`].
+fn request_at(series: &Series, origins: &[usize], leads: &[u32]) -> ForecastRequest {
+    ForecastRequest {
+        series: origins
+            .iter()
+            .map(|&o| Series { values: series.values[..o].to_vec(), ..series.clone() })
+            .collect(),
+        horizons: leads.to_vec(),
+        quantiles: LEVELS.to_vec(),
+    }
+}
+
+/// Asks a contender, holding its answer to the contract; errors name it.
+pub fn ask(c: &Contender, request: &ForecastRequest) -> Result<Vec<Vec<f64>>, String> {
+    let answer = c.policy.forecast(request).map_err(|f| format!("{}: {f}", c.name))?;
+    validate::forecasts(request, &answer).map_err(|e| format!("{} answered wrongly: {e}", c.name))?;
+    Ok(answer)
+}
+
 /// Evaluates every contender (and, with `ensemble`, their combination) on one series at the
 /// given horizons (`(label, seconds)`).
 pub fn evaluate_series(
@@ -120,31 +144,14 @@ pub fn evaluate_series(
         .collect();
     let Some(first) = origins.first() else { return result };
     let Some(scale) = naive_scale(&series.values[..*first], step) else { return result };
-    if usable.is_empty() {
+    let origins: Vec<usize> = origins.into_iter().filter(|&o| has_history(series, o)).collect();
+    if usable.is_empty() || origins.is_empty() {
         return result;
     }
-    // Origins whose history holds at least two observations.
-    let origins: Vec<usize> = origins
-        .into_iter()
-        .filter(|&o| series.values[..o].iter().filter(|v| !v.is_nan()).count() >= 2)
-        .collect();
-    if origins.is_empty() {
-        return result;
-    }
-    let request = |at: &[usize]| ForecastRequest {
-        series: at
-            .iter()
-            .map(|&o| Series { values: series.values[..o].to_vec(), ..series.clone() })
-            .collect(),
-        horizons: usable.iter().map(|(_, s)| *s).collect(),
-        quantiles: LEVELS.to_vec(),
-    };
-    let ask = |c: &Contender, at: &[usize]| -> Result<(Vec<Vec<f64>>, f64), String> {
-        let request = request(at);
+    let leads: Vec<u32> = usable.iter().map(|(_, s)| *s).collect();
+    let timed = |c: &Contender, at: &[usize]| -> Result<(Vec<Vec<f64>>, f64), String> {
         let started = Instant::now();
-        let answer = c.policy.forecast(&request).map_err(|f| f.to_string())?;
-        validate::forecasts(&request, &answer)
-            .map_err(|e| format!("{} answered wrongly: {e}", c.policy.label()))?;
+        let answer = ask(c, &request_at(series, at, &leads))?;
         Ok((answer, started.elapsed().as_secs_f64()))
     };
     let q = LEVELS.len();
@@ -155,7 +162,7 @@ pub fn evaluate_series(
         (1..=WARM_UP_DAYS)
             .rev()
             .filter_map(|d| origins[0].checked_sub(d * per_day))
-            .filter(|&o| o >= 2 * per_day && series.values[..o].iter().filter(|v| !v.is_nan()).count() >= 2)
+            .filter(|&o| o >= 2 * per_day && has_history(series, o))
             .collect()
     } else {
         Vec::new()
@@ -164,8 +171,8 @@ pub fn evaluate_series(
     let mut forecasts: Vec<(String, Vec<Vec<f64>>)> = Vec::new();
     let mut ensemble_seconds = 0.0;
     for c in contenders {
-        let answer = ask(c, &origins).and_then(|(test, seconds)| {
-            let (mut all, warm_seconds) = if warm.is_empty() { (Vec::new(), 0.0) } else { ask(c, &warm)? };
+        let answer = timed(c, &origins).and_then(|(test, seconds)| {
+            let (mut all, warm_seconds) = if warm.is_empty() { (Vec::new(), 0.0) } else { timed(c, &warm)? };
             all.extend(test);
             Ok((all, seconds, warm_seconds))
         });
@@ -252,31 +259,19 @@ pub fn fitted_weights(
     leads: &[u32],
 ) -> Result<Vec<Vec<f64>>, String> {
     let step = series.step.max(1);
-    let origins: Vec<usize> = origins(series)
-        .into_iter()
-        .filter(|&o| series.values[..o].iter().filter(|v| !v.is_nan()).count() >= 2)
-        .collect();
+    let origins: Vec<usize> = origins(series).into_iter().filter(|&o| has_history(series, o)).collect();
     let scale = origins.first().and_then(|&o| naive_scale(&series.values[..o], step)).unwrap_or(1.0);
     let mut weights = Weights::new(contenders.len(), leads.len(), usize::MAX);
-    if origins.is_empty() {
-        return Ok((0..leads.len()).map(|h| weights.at(h)).collect());
-    }
-    let request = ForecastRequest {
-        series: origins
-            .iter()
-            .map(|&o| Series { values: series.values[..o].to_vec(), ..series.clone() })
-            .collect(),
-        horizons: leads.to_vec(),
-        quantiles: LEVELS.to_vec(),
-    };
-    for (m, c) in contenders.iter().enumerate() {
-        let answer = c.policy.forecast(&request).map_err(|f| format!("{}: {f}", c.name))?;
-        validate::forecasts(&request, &answer).map_err(|e| format!("{} answered wrongly: {e}", c.name))?;
-        for (k, &origin) in origins.iter().enumerate() {
-            for (h, &lead) in leads.iter().enumerate() {
-                let target = origin - 1 + (lead / step) as usize;
-                if let Some(y) = series.values.get(target).filter(|v| !v.is_nan()) {
-                    weights.record(m, h, (answer[k][h * LEVELS.len() + 1] - y).abs() / scale);
+    if !origins.is_empty() {
+        let request = request_at(series, &origins, leads);
+        for (m, c) in contenders.iter().enumerate() {
+            let answer = ask(c, &request)?;
+            for (k, &origin) in origins.iter().enumerate() {
+                for (h, &lead) in leads.iter().enumerate() {
+                    let target = origin - 1 + (lead / step) as usize;
+                    if let Some(y) = series.values.get(target).filter(|v| !v.is_nan()) {
+                        weights.record(m, h, (answer[k][h * LEVELS.len() + 1] - y).abs() / scale);
+                    }
                 }
             }
         }

@@ -53,29 +53,23 @@ pub struct Predictor {
 impl Predictor {
     /// A predictor that refreshes each series every `refresh_s` seconds of observed time.
     pub fn new(refresh_s: u32) -> Self {
-        let mut p = Self {
-            refresh_s: 0,
-            grid: Vec::new(),
+        Self {
+            refresh_s,
+            grid: grid(refresh_s),
             rows: HashMap::new(),
             accuracy: Accuracy::new(&HORIZONS, &QUANTILES),
             calendar: Vec::new(),
-        };
-        p.set_refresh(refresh_s);
-        p
+        }
     }
 
-    /// Changes the refresh interval; forecasts already made stay until their turn.
+    /// Changes the refresh interval. Forecasts hold values on the old interval's grid of
+    /// leads, so every series is refreshed on the next tick.
     pub fn set_refresh(&mut self, refresh_s: u32) {
-        if refresh_s == self.refresh_s && !self.grid.is_empty() {
-            return;
+        if refresh_s != self.refresh_s {
+            self.refresh_s = refresh_s;
+            self.grid = grid(refresh_s);
+            self.rows.clear();
         }
-        self.refresh_s = refresh_s;
-        let mut grid: Vec<u32> = HORIZONS.iter().flat_map(|&h| [h, h + refresh_s]).collect();
-        grid.sort_unstable();
-        grid.dedup();
-        self.grid = grid;
-        // Rows hold values on the old grid.
-        self.rows.clear();
     }
 
     /// Sets the operator's event calendar (`[[events]]`); series whose events change are
@@ -105,6 +99,15 @@ impl Predictor {
     /// Forgets every forecast: the next tick refreshes all series (after a forecaster swap).
     pub fn invalidate(&mut self) {
         self.rows.clear();
+    }
+
+    /// Sum of scaled errors and their count over the forecasts of the plugins whose forecasts
+    /// are in use now (an ensemble's members, scored beside it, are left out): readings of
+    /// the forecasts this predictor serves, for champion/challenger.
+    pub fn served_totals(&self) -> (f64, u64) {
+        let served: std::collections::HashSet<&str> =
+            self.rows.values().flatten().flatten().map(|r| &*r.by).collect();
+        self.accuracy.scaled_totals(|plugin| served.contains(plugin))
     }
 
     /// The accuracy of the forecasts made so far.
@@ -183,15 +186,16 @@ impl Predictor {
             for (i, (series, (s, r, events))) in request.series.iter().zip(&due[start..]).enumerate() {
                 let service = &o.services[*s].name;
                 let row_last = series.last_time();
+                let scale = naive_scale(&series.values, series.step);
                 let subject = |plugin: &Arc<str>| Subject {
                     plugin: plugin.clone(),
                     service: service.clone(),
                     region: *r,
                     series: format!("{service}/{}", o.regions[*r]).into(),
-                    scale: naive_scale(&series.values, series.step),
+                    scale,
                 };
                 let values = if answers.len() == 1 {
-                    answers[0].1[i].clone()
+                    std::mem::take(&mut answers[0].1[i])
                 } else {
                     // Each member is scored on its own, so its weight follows its accuracy.
                     for (label, rows) in &answers {
@@ -281,6 +285,15 @@ impl Predictor {
         }
         out
     }
+}
+
+/// The leads asked of the forecaster: [`HORIZONS`] and the same shifted by `refresh_s`, so a
+/// forecast up to `refresh_s` old still has leads bracketing every standard one.
+fn grid(refresh_s: u32) -> Vec<u32> {
+    let mut grid: Vec<u32> = HORIZONS.iter().flat_map(|&h| [h, h + refresh_s]).collect();
+    grid.sort_unstable();
+    grid.dedup();
+    grid
 }
 
 /// The events announced for a service (or for every service), by the backend or the calendar.
