@@ -109,3 +109,24 @@ pub fn refuses_series_with_nothing_observed<F: Forecaster>(f: &mut F) {
         assert!(matches!(err, PluginError::InvalidInput(_)) && err.to_string().contains("series 1"), "{err}");
     }
 }
+
+/// Checks a forecaster's outage handling on three days of the daily shape hourly from `start`
+/// (a midnight): under an upcoming event with multiplier 0 (the first two hours after the
+/// history) every quantile is 0, after it demand is back; a multiplier that is negative or not
+/// a number is refused naming the series and the event. Returns the scenario's series.
+pub fn forecasts_zero_under_an_outage<F: Forecaster>(f: &mut F, start: i64) -> Series {
+    let mut series = Series { start, ..hourly((0..3 * 24).map(|i| daily_shape(i % 24)).collect()) };
+    let outage = start + i64::from(3 * DAY);
+    series.events.push(Event { name: "outage".into(), start: outage, end: outage + 7200, multiplier: 0.0 });
+    let answer = forecast_one(f, series.clone(), &[HOUR, 3 * HOUR], &[0.1, 0.9]);
+    assert_eq!(&answer[..2], &[0.0, 0.0], "{answer:?}");
+    assert!(answer[3] > 0.0, "{answer:?}");
+    for bad in [-1.0, f64::NAN] {
+        let mut broken = series.clone();
+        broken.events[0].multiplier = bad;
+        let request = ForecastRequest { series: vec![broken], horizons: vec![HOUR], quantiles: vec![0.5] };
+        let err = f.forecast(&request).expect_err("a bad multiplier is refused").to_string();
+        assert!(err.contains("series 0") && err.contains("`outage`"), "{err}");
+    }
+    series
+}

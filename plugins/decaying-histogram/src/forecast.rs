@@ -118,13 +118,13 @@ fn buckets_for(settings: &Settings, history: &[f64], season_steps: usize, most: 
 
 #[cfg(test)]
 mod tests {
-    use foresight_sdk::{Event, ForecastRequest, Forecaster};
+    use foresight_sdk::{ForecastRequest, Forecaster};
 
     use super::*;
     use crate::DecayingHistogram;
     use foresight_sdk::testing::{
-        DAY, HOUR, Lcg, daily_shape, forecast_one as run, refuses_series_with_nothing_observed,
-        sale_and_launch,
+        DAY, HOUR, Lcg, daily_shape, forecast_one as run, forecasts_zero_under_an_outage,
+        refuses_series_with_nothing_observed, sale_and_launch,
     };
 
     /// 2023-11-14 00:00:00 UTC: a midnight, so that index `i` of an hourly series is hour `i % 24`.
@@ -223,27 +223,13 @@ mod tests {
     #[test]
     fn a_zero_multiplier_event_forecasts_zero_and_bad_multipliers_are_refused() {
         let mut f = forecaster("");
-        let mut series = hourly((0..3 * 24).map(|i| daily_shape(i % 24)).collect());
-        let outage = MIDNIGHT + i64::from(3 * DAY);
-        series.events.push(Event {
-            name: "outage".into(),
-            start: outage,
-            end: outage + 7200,
-            multiplier: 0.0,
-        });
-        let answer = run(&mut f, series.clone(), &[HOUR, 3 * HOUR], &[0.1, 0.9]);
-        assert_eq!(&answer[..2], &[0.0, 0.0]);
-        assert!(answer[3] > 0.0);
+        let series = forecasts_zero_under_an_outage(&mut f, MIDNIGHT);
         // History under a multiplier of 0 is a gap, not a zero.
         let mut past = series.clone();
         past.events[0].start = MIDNIGHT;
         past.events[0].end = MIDNIGHT + 2 * i64::from(DAY);
         let answer = run(&mut f, past, &[HOUR], &[0.5]);
         assert_close(answer[0], daily_shape(0));
-        series.events[0].multiplier = -1.0;
-        let request = ForecastRequest { series: vec![series], horizons: vec![HOUR], quantiles: vec![0.5] };
-        let err = f.forecast(&request).unwrap_err().to_string();
-        assert!(err.contains("series 0") && err.contains("`outage`"), "{err}");
     }
 
     #[test]

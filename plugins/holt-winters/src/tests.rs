@@ -1,11 +1,11 @@
 //! The forecaster as the host sees it: requests in, quantile rows out.
 
 use super::*;
+use foresight_sdk::Series;
 use foresight_sdk::testing::{
-    DAY, HOUR, Lcg, daily_shape, forecast_one as run, hourly, refuses_series_with_nothing_observed,
-    sale_and_launch,
+    DAY, HOUR, Lcg, daily_shape, forecast_one as run, forecasts_zero_under_an_outage, hourly,
+    refuses_series_with_nothing_observed, sale_and_launch,
 };
-use foresight_sdk::{Event, Series};
 
 fn forecaster(config: &str) -> HoltWinters {
     foresight_sdk::testing::configured(config)
@@ -113,17 +113,7 @@ fn past_events_are_divided_out_and_future_ones_applied() {
 
 #[test]
 fn a_zero_multiplier_event_forecasts_zero_and_bad_multipliers_are_refused() {
-    let mut f = forecaster("");
-    let mut series = hourly((0..3 * 24).map(|i| daily_shape(i % 24)).collect());
-    let outage = i64::from(3 * DAY);
-    series.events.push(Event { name: "outage".into(), start: outage, end: outage + 7200, multiplier: 0.0 });
-    let answer = run(&mut f, series.clone(), &[HOUR, 3 * HOUR], &[0.1, 0.9]);
-    assert_eq!(&answer[..2], &[0.0, 0.0]);
-    assert!(answer[3] > 0.0);
-    series.events[0].multiplier = f64::NAN;
-    let request = ForecastRequest { series: vec![series], horizons: vec![HOUR], quantiles: vec![0.5] };
-    let err = f.forecast(&request).unwrap_err().to_string();
-    assert!(err.contains("series 0") && err.contains("`outage`"), "{err}");
+    forecasts_zero_under_an_outage(&mut forecaster(""), 0);
 }
 
 /// Five weeks of a daily pattern riding on a random-walk level.

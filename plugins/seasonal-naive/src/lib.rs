@@ -357,10 +357,9 @@ foresight_sdk::export_forecaster!(SeasonalNaive);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use foresight_sdk::Event;
     use foresight_sdk::testing::{
-        DAY, HOUR, Lcg, daily_shape, forecast_one as run, hourly, refuses_series_with_nothing_observed,
-        sale_and_launch,
+        DAY, HOUR, Lcg, daily_shape, forecast_one as run, forecasts_zero_under_an_outage, hourly,
+        refuses_series_with_nothing_observed, sale_and_launch,
     };
 
     fn forecaster(config: &str) -> SeasonalNaive {
@@ -454,22 +453,7 @@ mod tests {
 
     #[test]
     fn a_zero_multiplier_event_forecasts_zero_and_bad_multipliers_are_refused() {
-        let mut f = forecaster("");
-        let mut series = hourly((0..3 * 24).map(|i| daily_shape(i % 24)).collect());
-        let outage = i64::from(3 * DAY);
-        series.events.push(Event {
-            name: "outage".into(),
-            start: outage,
-            end: outage + 7200,
-            multiplier: 0.0,
-        });
-        let answer = run(&mut f, series.clone(), &[HOUR, 3 * HOUR], &[0.1, 0.9]);
-        assert_eq!(&answer[..2], &[0.0, 0.0]);
-        assert!(answer[3] > 0.0);
-        series.events[0].multiplier = -1.0;
-        let request = ForecastRequest { series: vec![series], horizons: vec![HOUR], quantiles: vec![0.5] };
-        let err = f.forecast(&request).unwrap_err().to_string();
-        assert!(err.contains("series 0") && err.contains("`outage`"), "{err}");
+        forecasts_zero_under_an_outage(&mut forecaster(""), 0);
     }
 
     #[test]
