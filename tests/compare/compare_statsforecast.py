@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from datetime import datetime
 
 import numpy as np
@@ -92,52 +93,92 @@ def fill(values):
     return np.interp(idx, idx[ok], values[ok])
 
 
-def statsforecast_side(series, horizons):
-    """Per model: {horizon label: [per-series (mase, coverage)]} and seconds per series."""
+def statsforecast_series(values, step, horizons):
+    """Per model: ({horizon label: (mase, coverage)}, seconds) for one series, or None when unscoreable."""
     import pandas as pd
     from statsforecast import StatsForecast
     from statsforecast.models import MSTL, AutoETS, SeasonalNaive
 
-    results = {}
-    seconds = {}
-    for name, (values, step) in series.items():
-        season = max(DAY // step, 1)
-        week = max(WEEK // step, 1)
-        leads = [(label, h // step) for label, h in horizons if h >= step and h % step == 0]
-        starts = [o for o in origins(len(values), step) if np.count_nonzero(~np.isnan(values[:o])) >= 2]
-        scale = naive_scale(values[: starts[0]], step) if starts else None
-        if not leads or scale is None:
-            continue
-        longest = max(k for _, k in leads)
-        models = {
-            "SeasonalNaive": lambda: SeasonalNaive(season_length=season),
-            "AutoETS": lambda: AutoETS(season_length=season),
-            "MSTL": lambda: MSTL(season_length=[season, week] if len(values) > 2 * week else [season]),
+    season = max(DAY // step, 1)
+    week = max(WEEK // step, 1)
+    leads = [(label, h // step) for label, h in horizons if h >= step and h % step == 0]
+    starts = [o for o in origins(len(values), step) if np.count_nonzero(~np.isnan(values[:o])) >= 2]
+    scale = naive_scale(values[: starts[0]], step) if starts else None
+    if not leads or scale is None:
+        return None
+    longest = max(k for _, k in leads)
+    models = {
+        "SeasonalNaive": lambda: SeasonalNaive(season_length=season),
+        "AutoETS": lambda: AutoETS(season_length=season),
+        "MSTL": lambda: MSTL(season_length=[season, week] if len(values) > 2 * week else [season]),
+    }
+    out = {}
+    for model, make in models.items():
+        errors = {label: [] for label, _ in leads}
+        inside = {label: [] for label, _ in leads}
+        started = time.perf_counter()
+        for o in starts:
+            y = fill(values[:o])
+            df = pd.DataFrame({"unique_id": 0, "ds": np.arange(o), "y": y})
+            sf = StatsForecast(models=[make()], freq=1, n_jobs=1)
+            f = sf.forecast(df=df, h=longest, level=[80])
+            column = [c for c in f.columns if c not in ("unique_id", "ds") and "-lo-" not in c and "-hi-" not in c][0]
+            for label, k in leads:
+                target = o - 1 + k
+                if target >= len(values) or np.isnan(values[target]):
+                    continue
+                actual = values[target]
+                row = f.iloc[k - 1]
+                errors[label].append(abs(row[column] - actual))
+                inside[label].append(bool(row[f"{column}-lo-80"] <= actual <= row[f"{column}-hi-80"]))
+        scores = {
+            label: (float(np.mean(errors[label]) / scale), float(np.mean(inside[label])))
+            for label, _ in leads
+            if errors[label]
         }
-        for model, make in models.items():
-            errors = {label: [] for label, _ in leads}
-            inside = {label: [] for label, _ in leads}
-            started = time.perf_counter()
-            for o in starts:
-                y = fill(values[:o])
-                df = pd.DataFrame({"unique_id": 0, "ds": np.arange(o), "y": y})
-                sf = StatsForecast(models=[make()], freq=1, n_jobs=1)
-                f = sf.forecast(df=df, h=longest, level=[80])
-                column = [c for c in f.columns if c not in ("unique_id", "ds") and "-lo-" not in c and "-hi-" not in c][0]
-                for label, k in leads:
-                    target = o - 1 + k
-                    if target >= len(values) or np.isnan(values[target]):
-                        continue
-                    actual = values[target]
-                    row = f.iloc[k - 1]
-                    errors[label].append(abs(row[column] - actual))
-                    inside[label].append(row[f"{column}-lo-80"] <= actual <= row[f"{column}-hi-80"])
-            seconds.setdefault(model, []).append(time.perf_counter() - started)
-            for label, _ in leads:
-                if errors[label]:
-                    results.setdefault(model, {}).setdefault(label, []).append(
-                        (np.mean(errors[label]) / scale, np.mean(inside[label]))
-                    )
+        out[model] = {"scores": scores, "seconds": time.perf_counter() - started}
+    return out
+
+
+def statsforecast_side(series, horizons, cache, jobs):
+    """Per model: {horizon label: [per-series (mase, coverage)]} and mean seconds per series.
+
+    With a cache file, each series' result is written as soon as it is known and read back on the
+    next run, so an interrupted comparison resumes where it stopped.
+    """
+    done = {}
+    if cache and os.path.exists(cache):
+        with open(cache) as f:
+            done = json.load(f)
+    key_of = {name: f"{name}|{','.join(l for l, _ in horizons)}" for name in series}
+    todo = [name for name in series if key_of[name] not in done]
+
+    def keep(name, result):
+        done[key_of[name]] = result
+        print(f"statsforecast {len(series) - len(todo) + 1}/{len(series)}: {name}", file=sys.stderr, flush=True)
+        todo.remove(name)
+        if cache:
+            with open(cache + ".tmp", "w") as f:
+                json.dump(done, f)
+            os.replace(cache + ".tmp", cache)
+
+    if jobs > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            running = {pool.submit(statsforecast_series, *series[name], horizons): name for name in todo}
+            for future in as_completed(running):
+                keep(running[future], future.result())
+    else:
+        for name in list(todo):
+            keep(name, statsforecast_series(*series[name], horizons))
+    results, seconds = {}, {}
+    for name in series:
+        entry = done.get(key_of[name])
+        if entry is None:
+            continue
+        for model, m in entry.items():
+            seconds.setdefault(model, []).append(m["seconds"])
+            for label, score in m["scores"].items():
+                results.setdefault(model, {}).setdefault(label, []).append(tuple(score))
     return results, {m: float(np.mean(s)) for m, s in seconds.items()}
 
 
@@ -166,8 +207,14 @@ def main():
     parser.add_argument("--plugin", nargs="*", default=[])
     parser.add_argument("--limit", type=int, default=0, help="first N series only (quick runs)")
     parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="series fitted in parallel on statsforecast's side (each fit is single-threaded either way)",
+    )
+    parser.add_argument(
         "--cache",
-        help="JSON file keeping statsforecast's side: read when it exists, written otherwise (their side takes long)",
+        help="JSON file keeping statsforecast's side per series, so a rerun or an interrupted run skips what is done (their side takes long)",
     )
     args = parser.parse_args()
 
@@ -186,16 +233,8 @@ def main():
         series = dict(list(series.items())[: args.limit])
     print(f"{len(series)} series with steps in [{args.min_step}, {args.max_step}] s", file=sys.stderr)
 
+    theirs, their_seconds = statsforecast_side(series, horizons, args.cache, args.jobs)
     ours = foresight_side([os.path.join(args.data, n) for n in series], horizons, args.foresight, args.plugin)
-    if args.cache and os.path.exists(args.cache):
-        with open(args.cache) as f:
-            cached = json.load(f)
-        theirs, their_seconds = cached["results"], cached["seconds"]
-    else:
-        theirs, their_seconds = statsforecast_side(series, horizons)
-        if args.cache:
-            with open(args.cache, "w") as f:
-                json.dump({"results": theirs, "seconds": their_seconds}, f)
 
     def our_rows(plugin, label):
         return [r for r in ours["rows"] if r["plugin"] == plugin and r["horizon"] == label]

@@ -14,8 +14,9 @@
 //!   as a fraction), and p10–p90 coverage (share of actuals within the band).
 //! * **Ensemble**: at each origin the members' forecasts are combined with weights from their
 //!   errors on this series at targets observed before that origin ([`super::ensemble`]),
-//!   including those of daily origins in the week before the test part (so the first test
-//!   origin is weighed too); the ensemble's time includes those extra forecasts.
+//!   made every 4 h from three weeks before the test part to its last origin (so the first test
+//!   origin is weighed too, and weights rest on more than one error a day); only the daily
+//!   origins are scored, and the ensemble's time includes the extra forecasts.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,10 +33,12 @@ pub const LEVELS: [f64; 3] = [0.1, 0.5, 0.9];
 pub const ORIGIN_EVERY_S: i64 = 86_400;
 /// Share of each series that origins cover, at its end.
 pub const TEST_SHARE: f64 = 0.2;
-/// Latest errors per member and horizon the ensemble weighs.
-const ENSEMBLE_WINDOW: usize = 14;
-/// Days of daily origins before the test part at which ensemble members are scored first.
-const WARM_UP_DAYS: usize = 7;
+/// Latest errors per member and horizon the ensemble weighs: a week of weighing origins.
+const ENSEMBLE_WINDOW: usize = 126;
+/// Days before the test part from which ensemble members are scored first.
+const WARM_UP_DAYS: usize = 21;
+/// Time between the origins ensemble members are weighed at.
+const WEIGH_EVERY_S: i64 = 4 * 3_600;
 
 /// A forecaster under evaluation.
 pub struct Contender {
@@ -155,30 +158,35 @@ pub fn evaluate_series(
         Ok((answer, started.elapsed().as_secs_f64()))
     };
     let q = LEVELS.len();
-    // Ensemble members also forecast at daily origins in the week before the test part, so
-    // the first test origin already has errors to weigh them by.
+    // Ensemble members also forecast between the scored origins and in the weeks before them,
+    // so weights rest on several errors a day and the first scored origin is weighed too.
+    let weigh_every = (WEIGH_EVERY_S / i64::from(step)).max(1) as usize;
     let per_day = (ORIGIN_EVERY_S / i64::from(step)).max(1) as usize;
-    let warm: Vec<usize> = if ensemble && contenders.len() > 1 {
-        (1..=WARM_UP_DAYS)
-            .rev()
-            .filter_map(|d| origins[0].checked_sub(d * per_day))
-            .filter(|&o| o >= 2 * per_day && has_history(series, o))
+    let extra: Vec<usize> = if ensemble && contenders.len() > 1 {
+        let last = *origins.last().expect("origins is not empty");
+        let from = origins[0].saturating_sub(WARM_UP_DAYS * per_day).max(2 * per_day);
+        (0..)
+            .map(|k| origins[0] as i64 - (k * weigh_every) as i64)
+            .take_while(|&o| o >= from as i64)
+            .map(|o| o as usize)
+            .chain((origins[0]..=last).step_by(weigh_every))
+            .filter(|o| !origins.contains(o) && has_history(series, *o))
             .collect()
     } else {
         Vec::new()
     };
-    // forecasts[contender][origin]: horizons × levels, warm-up origins first.
+    // forecasts[contender][origin]: horizons × levels, scored origins first, then the extra.
     let mut forecasts: Vec<(String, Vec<Vec<f64>>)> = Vec::new();
     let mut ensemble_seconds = 0.0;
     for c in contenders {
-        let answer = timed(c, &origins).and_then(|(test, seconds)| {
-            let (mut all, warm_seconds) = if warm.is_empty() { (Vec::new(), 0.0) } else { timed(c, &warm)? };
-            all.extend(test);
-            Ok((all, seconds, warm_seconds))
+        let answer = timed(c, &origins).and_then(|(mut all, seconds)| {
+            let (more, extra_seconds) = if extra.is_empty() { (Vec::new(), 0.0) } else { timed(c, &extra)? };
+            all.extend(more);
+            Ok((all, seconds, extra_seconds))
         });
         match answer {
-            Ok((all, seconds, warm_seconds)) => {
-                ensemble_seconds += seconds + warm_seconds;
+            Ok((all, seconds, extra_seconds)) => {
+                ensemble_seconds += seconds + extra_seconds;
                 result.seconds.push((c.name.clone(), seconds));
                 forecasts.push((c.name.clone(), all));
             }
@@ -189,22 +197,26 @@ pub fn evaluate_series(
         let target = origin - 1 + (lead / step) as usize;
         series.values.get(target).copied().filter(|v| !v.is_nan())
     };
-    let all_origins: Vec<usize> = warm.iter().chain(&origins).copied().collect();
     if ensemble && forecasts.len() > 1 {
-        let mut combined = Vec::with_capacity(all_origins.len());
-        for (k, &origin) in all_origins.iter().enumerate() {
-            // Errors at earlier origins whose targets were observed before this one.
+        let all_origins: Vec<usize> = origins.iter().chain(&extra).copied().collect();
+        // Every forecast's error at each lead, in the order the targets were observed.
+        let mut errors: Vec<(usize, usize, Vec<f64>)> = Vec::new();
+        for (j, &earlier) in all_origins.iter().enumerate() {
+            for (h, &(_, lead)) in usable.iter().enumerate() {
+                let Some(y) = actual(earlier, lead) else { continue };
+                let target = earlier - 1 + (lead / step) as usize;
+                let e = forecasts.iter().map(|(_, f)| (f[j][h * q + 1] - y).abs() / scale).collect();
+                errors.push((target, h, e));
+            }
+        }
+        errors.sort_by_key(|(target, _, _)| *target);
+        let mut combined = Vec::with_capacity(origins.len());
+        for (k, &origin) in origins.iter().enumerate() {
+            // Errors whose targets were observed before this origin.
             let mut weights = Weights::new(forecasts.len(), usable.len(), ENSEMBLE_WINDOW);
-            for (j, &earlier) in all_origins[..k].iter().enumerate() {
-                for (h, &(_, lead)) in usable.iter().enumerate() {
-                    let target = earlier - 1 + (lead / step) as usize;
-                    if target >= origin {
-                        continue;
-                    }
-                    let Some(y) = actual(earlier, lead) else { continue };
-                    for (m, (_, f)) in forecasts.iter().enumerate() {
-                        weights.record(m, h, (f[j][h * q + 1] - y).abs() / scale);
-                    }
+            for (_, h, e) in errors.iter().take_while(|(target, _, _)| *target < origin) {
+                for (m, e) in e.iter().enumerate() {
+                    weights.record(m, *h, *e);
                 }
             }
             let per_horizon: Vec<Vec<f64>> = (0..usable.len()).map(|h| weights.at(h)).collect();
@@ -214,9 +226,9 @@ pub fn evaluate_series(
         result.seconds.push(("ensemble".into(), ensemble_seconds));
         forecasts.push(("ensemble".into(), combined));
     }
-    // Only the test origins are scored.
+    // Only the daily origins are scored.
     for (_, f) in &mut forecasts {
-        f.drain(..f.len() - origins.len());
+        f.truncate(origins.len());
     }
     for (plugin, f) in &forecasts {
         for (h, &(label_index, lead)) in usable.iter().enumerate() {
