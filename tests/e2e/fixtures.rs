@@ -5,7 +5,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 /// Reference plugins, built from `plugins/`.
-pub const REFERENCE: [&str; 4] = ["seasonal-naive", "latency-aware", "spot-mix", "holt-winters"];
+pub const REFERENCE: [&str; 6] =
+    ["seasonal-naive", "latency-aware", "spot-mix", "holt-winters", "mstl", "decaying-histogram"];
 
 /// Plugins built from `plugins/` that need more than the default configuration (a model).
 pub const WITH_MODELS: [&str; 1] = ["onnx-mlp"];

@@ -83,7 +83,7 @@ fn eval_scores_every_installed_forecaster_and_the_ensemble_by_rolling_origin() {
     );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).expect("json")).expect("JSON");
-    for plugin in ["seasonal-naive", "holt-winters", "ensemble"] {
+    for plugin in ["seasonal-naive", "holt-winters", "mstl", "decaying-histogram", "ensemble"] {
         let one_hour = &report["plugins"][plugin]["1h"];
         for key in ["mape", "mase", "coverage", "seconds", "series"] {
             assert!(!one_hour[key].is_null(), "{plugin} 1h lacks {key}: {report}");

@@ -150,9 +150,14 @@ impl Pass {
 /// `evaluations` passes.
 pub fn fit(values: &[f64], kind: Kind, evaluations: usize) -> Fit {
     // A reference start near the data keeps the sums of squares from cancelling.
-    let reference = values.iter().copied().find(|v| !v.is_nan()).unwrap_or(0.0);
+    let first_observed = |v: &[f64]| v.iter().copied().find(|v| !v.is_nan()).unwrap_or(0.0);
     let trended = kind == Kind::Damped;
-    let sse = |unit: &[f64]| Pass::run(values, &kind.params(unit), reference, trended).best().2;
+    // The search reads only the latest observations: a few thousand one-step errors pin
+    // three parameters down, and each pass over all of a long history would cost as much
+    // again. The start and the AIC are then taken over the whole history.
+    let recent = &values[search_start(values)..];
+    let recent_reference = first_observed(recent);
+    let sse = |unit: &[f64]| Pass::run(recent, &kind.params(unit), recent_reference, trended).best().2;
     // The level's smoothing matters most and its error surface can have more than one
     // valley: a coarse scan picks the valley, the search the bottom.
     let mut start = match kind {
@@ -171,6 +176,7 @@ pub fn fit(values: &[f64], kind: Kind, evaluations: usize) -> Fit {
     }
     let unit = nelder_mead(sse, &start, evaluations.saturating_sub(5));
     let params = kind.params(&unit);
+    let reference = first_observed(values);
     let pass = Pass::run(values, &params, reference, trended);
     let (dl, db, sse) = pass.best();
     let n = pass.count.max(1) as f64;
@@ -178,6 +184,24 @@ pub fn fit(values: &[f64], kind: Kind, evaluations: usize) -> Fit {
     // keeps the comparison finite and lets the simpler model win a tie.
     let aic = n * (sse / n).max(f64::MIN_POSITIVE).ln() + 2.0 * kind.parameters();
     Fit { kind, params, start: (reference + dl, db), aic }
+}
+
+/// Observations the parameter search reads, the latest: a week of five-minute steps.
+pub const SEARCH_OBSERVATIONS: usize = 2016;
+
+/// Where the latest [`SEARCH_OBSERVATIONS`] observations of `values` begin (0 when it holds
+/// fewer).
+fn search_start(values: &[f64]) -> usize {
+    let mut seen = 0;
+    for (i, v) in values.iter().enumerate().rev() {
+        if !v.is_nan() {
+            seen += 1;
+            if seen == SEARCH_OBSERVATIONS {
+                return i;
+            }
+        }
+    }
+    0
 }
 
 /// The better of simple smoothing and the damped trend by AIC (simple on a tie).
@@ -523,5 +547,25 @@ mod tests {
         assert_eq!(best, nelder_mead(f, &[0.5, 0.5], 40));
         let best = nelder_mead(f, &[0.5, 0.5], 500);
         assert!((best[0] - 0.3).abs() < 1e-4 && (best[1] - 0.7).abs() < 1e-4, "{best:?}");
+    }
+
+    #[test]
+    fn the_search_reads_the_latest_observations_and_the_start_fits_the_whole_history() {
+        let mut noise = Lcg(4);
+        // A random walk for as long as the search reads, after a long flat stretch with gaps.
+        let mut values: Vec<f64> =
+            (0..3000).map(|i| if i % 7 == 0 { f64::NAN } else { 20.0 + noise.normal() }).collect();
+        let from = values.len();
+        let mut level = 20.0;
+        for _ in 0..SEARCH_OBSERVATIONS {
+            level += noise.normal();
+            values.push(level);
+        }
+        assert_eq!(search_start(&values), from);
+        assert_eq!(search_start(&values[..100]), 0, "fewer observations than the search reads");
+        // α is the walk's, not the flat stretch's; the start is still that of the flat stretch.
+        let walk = fit(&values, Kind::Simple, 60);
+        assert!(walk.params.alpha > 0.8, "{walk:?}");
+        assert!((walk.start.0 - 20.0).abs() < 3.0, "{walk:?}");
     }
 }

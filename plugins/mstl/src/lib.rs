@@ -34,8 +34,9 @@
 //!   their number): James and Stein's shrinkage toward no season. The rest goes back to d.
 //! * **The rest.** d is forecast by simple exponential smoothing or a damped trend
 //!   (φ ∈ [0.8, 0.98]), whichever has the lower AIC; α, β and φ minimise the squared one-step
-//!   errors, searched by Nelder–Mead from a fixed start in at most `fit-evaluations` passes,
-//!   with the start of level and trend solved exactly for each. With `robust-smoothing`, each
+//!   errors of the latest 2016 observations, searched by Nelder–Mead from a fixed start in at
+//!   most `fit-evaluations` passes, with the start of level and trend solved exactly for each
+//!   (and once more over the whole history, which the AIC is taken over). With `robust-smoothing`, each
 //!   one-step error is clipped at 2σₜ before it updates the state, σₜ following the errors
 //!   through a bounded biweight (Gelper, Fried & Croux 2010): a spike moves the level by at
 //!   most 2ασₜ, a lasting shift is let through within a few dozen steps. No randomness: the
@@ -207,7 +208,7 @@ impl Forecaster for Mstl {
         .key(ConfigKey::new(
             "fit-steps",
             "Most recent steps decomposed and fitted (at least `min-cycles` cycles of the longest season); older history is not read.",
-            Some("12096"),
+            Some("6048"),
         ))
         .key(ConfigKey::new(
             "fit-evaluations",

@@ -34,7 +34,15 @@ pub struct Loess {
     /// centred, so they are computed once.
     kernel: Vec<f64>,
     kernel_sum: f64,
+    /// Each weight times its offset from the centre, and times its square: a weighted line
+    /// then needs one product per sum and value.
+    kernel_offset: Vec<f64>,
+    kernel_offset2: Vec<f64>,
 }
+
+/// Independent running sums a window is split over: adding into one sum waits for the last
+/// addition, into four the additions overlap.
+const LANES: usize = 4;
 
 impl Loess {
     /// A smoother over `window` values (made odd and at least 3), with the jump of R's `stl`:
@@ -45,7 +53,10 @@ impl Loess {
         let tricube = Tricube::new(half);
         let kernel: Vec<f64> = (0..window).map(|d| tricube.weight((d as f64 - half).abs())).collect();
         let kernel_sum = kernel.iter().sum();
-        Self { window, degree, jump: window.div_ceil(10), kernel, kernel_sum }
+        let offset = |d: usize| d as f64 - half;
+        let kernel_offset = kernel.iter().enumerate().map(|(d, k)| k * offset(d)).collect();
+        let kernel_offset2 = kernel.iter().enumerate().map(|(d, k)| k * offset(d) * offset(d)).collect();
+        Self { window, degree, jump: window.div_ceil(10), kernel, kernel_sum, kernel_offset, kernel_offset2 }
     }
 
     /// The same smoother fitting every `jump`-th position.
@@ -71,15 +82,23 @@ impl Loess {
         let kernel = Tricube::new(h);
         let from = left.max((x - kernel.outer).ceil().max(0.0) as usize);
         let to = right.min((x + kernel.outer).floor().max(0.0) as usize);
-        let weight = |j: usize| kernel.weight((j as f64 - x).abs());
         let linear = self.degree == Degree::Linear && h > 0.0;
-        let mut sums = Sums::default();
-        match reliability {
-            None if !linear => (from..=to).for_each(|j| sums.add_constant(weight(j), values[j])),
-            None => (from..=to).for_each(|j| sums.add(weight(j), j as f64 - x, values[j])),
-            Some(r) if !linear => (from..=to).for_each(|j| sums.add_constant(weight(j) * r[j], values[j])),
-            Some(r) => (from..=to).for_each(|j| sums.add(weight(j) * r[j], j as f64 - x, values[j])),
-        }
+        // Every position in range is within the outer cut-off, so only the inner one remains,
+        // as a select rather than a branch.
+        let tricube = |j: usize| {
+            let r = (j as f64 - x).abs();
+            let u = if r <= kernel.inner { 0.0 } else { r * kernel.per_h };
+            let v = 1.0 - u * u * u;
+            v * v * v
+        };
+        let len = to + 1 - from;
+        let sums = match reliability {
+            None => Sums::accumulate(len, |i| (tricube(from + i), (from + i) as f64 - x, values[from + i])),
+            Some(r) => Sums::accumulate(len, |i| {
+                let j = from + i;
+                (tricube(j) * r[j], j as f64 - x, values[j])
+            }),
+        };
         sums.fit(linear, n)
     }
 
@@ -115,6 +134,31 @@ impl Loess {
         if self.window > n { h + ((self.window - n) / 2) as f64 } else { h }
     }
 
+    /// The sums of a centred window of `values` weighted also by `reliability`.
+    fn centred_sums(&self, values: &[f64], reliability: &[f64]) -> Sums {
+        let mut lanes = [[0.0; LANES]; 5];
+        let whole = values.len() / LANES * LANES;
+        let mut add = |lane: usize, i: usize| {
+            let (k, r, y) = (self.kernel[i], reliability[i], values[i]);
+            let (kd, ry) = (self.kernel_offset[i], r * y);
+            lanes[0][lane] += k * r;
+            lanes[1][lane] += kd * r;
+            lanes[2][lane] += self.kernel_offset2[i] * r;
+            lanes[3][lane] += k * ry;
+            lanes[4][lane] += kd * ry;
+        };
+        for start in (0..whole).step_by(LANES) {
+            for lane in 0..LANES {
+                add(lane, start + lane);
+            }
+        }
+        for i in whole..values.len() {
+            add(0, i);
+        }
+        let [w, wj, wjj, wy, wjy] = lanes.map(|l| l.iter().sum());
+        Sums { w, wj, wjj, wy, wjy }
+    }
+
     /// Smooths `values` into `out` (same length), weighting each also by its `reliability`
     /// when given; where nothing in the window carries weight the value itself stands.
     pub fn smooth(&self, values: &[f64], reliability: Option<&[f64]>, out: &mut [f64]) {
@@ -135,17 +179,8 @@ impl Loess {
                 // symmetric weights passes through their weighted mean.
                 let window = &values[left..=right];
                 match reliability {
-                    None => Some(
-                        self.kernel.iter().zip(window).map(|(k, y)| k * y).sum::<f64>() / self.kernel_sum,
-                    ),
-                    Some(r) => {
-                        let mut sums = Sums::default();
-                        let weighed = self.kernel.iter().zip(window).zip(&r[left..=right]);
-                        for (d, ((k, y), r)) in weighed.enumerate() {
-                            sums.add(k * r, d as f64 - (q / 2) as f64, *y);
-                        }
-                        sums.fit(linear, n)
-                    }
+                    None => Some(dot(&self.kernel, window) / self.kernel_sum),
+                    Some(r) => self.centred_sums(window, &r[left..=right]).fit(linear, n),
                 }
             };
             out[i] = fitted.unwrap_or(values[i]);
@@ -215,17 +250,29 @@ struct Sums {
 }
 
 impl Sums {
-    fn add_constant(&mut self, w: f64, y: f64) {
-        self.w += w;
-        self.wy += w * y;
-    }
-
-    fn add(&mut self, w: f64, offset: f64, y: f64) {
-        self.w += w;
-        self.wj += w * offset;
-        self.wjj += w * offset * offset;
-        self.wy += w * y;
-        self.wjy += w * offset * y;
+    /// The sums over `len` values, the i-th given by `at(i)` as (weight, offset, value).
+    fn accumulate(len: usize, at: impl Fn(usize) -> (f64, f64, f64)) -> Self {
+        let mut lanes = [[0.0; LANES]; 5];
+        let mut add = |lane: usize, i: usize| {
+            let (w, offset, y) = at(i);
+            let (wd, wy) = (w * offset, w * y);
+            lanes[0][lane] += w;
+            lanes[1][lane] += wd;
+            lanes[2][lane] += wd * offset;
+            lanes[3][lane] += wy;
+            lanes[4][lane] += wy * offset;
+        };
+        let whole = len / LANES * LANES;
+        for start in (0..whole).step_by(LANES) {
+            for lane in 0..LANES {
+                add(lane, start + lane);
+            }
+        }
+        for i in whole..len {
+            add(0, i);
+        }
+        let [w, wj, wjj, wy, wjy] = lanes.map(|l| l.iter().sum());
+        Self { w, wj, wjj, wy, wjy }
     }
 
     /// The weighted mean, or with `linear` the weighted line at the point: the reference's
@@ -247,6 +294,19 @@ impl Sums {
         }
         Some(mean)
     }
+}
+
+/// Σ aᵢ·bᵢ, over [`LANES`] running sums.
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut lanes = [0.0; LANES];
+    let (a_whole, a_rest) = a.split_at(a.len() / LANES * LANES);
+    let (b_whole, b_rest) = b.split_at(a_whole.len());
+    for (a, b) in a_whole.chunks_exact(LANES).zip(b_whole.chunks_exact(LANES)) {
+        for lane in 0..LANES {
+            lanes[lane] += a[lane] * b[lane];
+        }
+    }
+    lanes.iter().sum::<f64>() + a_rest.iter().zip(b_rest).map(|(a, b)| a * b).sum::<f64>()
 }
 
 /// The smallest odd number at least `n` and at least 3.
