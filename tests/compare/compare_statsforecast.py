@@ -38,6 +38,10 @@ DAY = 86_400
 WEEK = 7 * DAY
 
 
+# Foresight's forecaster and statsforecast's model of the same family, for the speed comparison.
+FAMILIES = [("seasonal-naive", "SeasonalNaive"), ("holt-winters", "AutoETS"), ("mstl", "MSTL")]
+
+
 def parse_duration(text):
     units = {"s": 1, "m": 60, "h": 3600, "d": DAY}
     return int(float(text[:-1]) * units[text[-1]])
@@ -216,7 +220,15 @@ def main():
         "--cache",
         help="JSON file keeping statsforecast's side per series, so a rerun or an interrupted run skips what is done (their side takes long)",
     )
+    parser.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="compare on the series whose statsforecast side is already in --cache, fitting nothing new (a partial comparison while a full run is under way)",
+    )
+    parser.add_argument("--json", help="also write both sides' figures to this JSON file")
     args = parser.parse_args()
+    if args.cached_only and not args.cache:
+        parser.error("--cached-only needs --cache FILE")
 
     horizons = [(h, parse_duration(h)) for h in args.horizons.split(",")]
     series = {}
@@ -232,6 +244,16 @@ def main():
     if args.limit:
         series = dict(list(series.items())[: args.limit])
     print(f"{len(series)} series with steps in [{args.min_step}, {args.max_step}] s", file=sys.stderr)
+    if args.cached_only:
+        done = set()
+        if os.path.exists(args.cache):
+            with open(args.cache) as f:
+                done = {key.split("|")[0] for key, v in json.load(f).items() if key.endswith("|" + args.horizons)}
+        total = len(series)
+        series = {name: v for name, v in series.items() if name in done}
+        print(f"comparing on {len(series)} of {total} series: those cached in {args.cache}", file=sys.stderr)
+        if not series:
+            sys.exit(f"no series of --data is cached in {args.cache} for horizons {args.horizons}; run without --cached-only first")
 
     theirs, their_seconds = statsforecast_side(series, horizons, args.cache, args.jobs)
     ours = foresight_side([os.path.join(args.data, n) for n in series], horizons, args.foresight, args.plugin)
@@ -269,6 +291,33 @@ def main():
     for label, b in best.items():
         ratio = b["foresight"] / b["statsforecast"]
         print(f"{label}: best Foresight MASE {b['foresight']:.3f} vs best statsforecast {b['statsforecast']:.3f} -> ratio {ratio:.3f}")
+    # Speed within one model family: seconds per series for all of its origins.
+    speed = {}
+    for ours_name, theirs_name in FAMILIES:
+        mine = ours["plugins"].get(ours_name, {})
+        some = next(iter(mine.values()), None)
+        if some is None or theirs_name not in their_seconds:
+            continue
+        per_series = some["seconds"] / max(some["series"], 1)
+        speed[ours_name] = {"foresight_s": per_series, "statsforecast": theirs_name, "statsforecast_s": their_seconds[theirs_name]}
+        print(f"{ours_name} vs {theirs_name}: {per_series:.4f} s vs {their_seconds[theirs_name]:.4f} s per series -> {their_seconds[theirs_name] / per_series:.1f}x faster")
+    if args.json:
+        record = {
+            "series": sorted(series),
+            "foresight": ours["plugins"],
+            "statsforecast": {
+                model: {
+                    label: {"mase": float(np.mean([m for m, _ in rows])), "coverage": float(np.mean([c for _, c in rows])), "series": len(rows)}
+                    for label, rows in by_h.items()
+                }
+                | {"seconds": their_seconds[model]}
+                for model, by_h in theirs.items()
+            },
+            "best": best,
+            "speed": speed,
+        }
+        with open(args.json, "w") as f:
+            json.dump(record, f, indent=1)
 
 
 if __name__ == "__main__":
