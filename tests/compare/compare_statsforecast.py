@@ -38,6 +38,9 @@ DAY = 86_400
 WEEK = 7 * DAY
 
 
+# statsforecast's models compared, in the order they print.
+MODELS = ["SeasonalNaive", "AutoETS", "MSTL"]
+
 # Foresight's forecaster and statsforecast's model of the same family, for the speed comparison.
 FAMILIES = [("seasonal-naive", "SeasonalNaive"), ("holt-winters", "AutoETS"), ("mstl", "MSTL")]
 
@@ -97,8 +100,8 @@ def fill(values):
     return np.interp(idx, idx[ok], values[ok])
 
 
-def statsforecast_series(values, step, horizons):
-    """Per model: ({horizon label: (mase, coverage)}, seconds) for one series, or None when unscoreable."""
+def statsforecast_series(values, step, horizons, wanted):
+    """Per model of `wanted`: ({horizon label: (mase, coverage)}, seconds) for one series, or None when unscoreable."""
     import pandas as pd
     from statsforecast import StatsForecast
     from statsforecast.models import MSTL, AutoETS, SeasonalNaive
@@ -118,6 +121,8 @@ def statsforecast_series(values, step, horizons):
     }
     out = {}
     for model, make in models.items():
+        if model not in wanted:
+            continue
         errors = {label: [] for label, _ in leads}
         inside = {label: [] for label, _ in leads}
         started = time.perf_counter()
@@ -144,7 +149,12 @@ def statsforecast_series(values, step, horizons):
     return out
 
 
-def statsforecast_side(series, horizons, cache, jobs):
+def cached_models(entry):
+    """The models a cache entry holds; every model for a series that cannot be scored (None)."""
+    return set(MODELS) if entry is None else set(entry)
+
+
+def statsforecast_side(series, horizons, cache, jobs, wanted):
     """Per model: {horizon label: [per-series (mase, coverage)]} and mean seconds per series.
 
     With a cache file, each series' result is written as soon as it is known and read back on the
@@ -155,10 +165,16 @@ def statsforecast_side(series, horizons, cache, jobs):
         with open(cache) as f:
             done = json.load(f)
     key_of = {name: f"{name}|{','.join(l for l, _ in horizons)}" for name in series}
-    todo = [name for name in series if key_of[name] not in done]
+    missing = {
+        name: [m for m in wanted if key_of[name] not in done or m not in cached_models(done[key_of[name]])]
+        for name in series
+    }
+    todo = [name for name in series if missing[name]]
 
     def keep(name, result):
-        done[key_of[name]] = result
+        # Models fitted on earlier runs stay; a series that cannot be scored stays None.
+        before = done.get(key_of[name])
+        done[key_of[name]] = None if result is None else (before or {}) | result
         print(f"statsforecast {len(series) - len(todo) + 1}/{len(series)}: {name}", file=sys.stderr, flush=True)
         todo.remove(name)
         if cache:
@@ -168,18 +184,20 @@ def statsforecast_side(series, horizons, cache, jobs):
 
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            running = {pool.submit(statsforecast_series, *series[name], horizons): name for name in todo}
+            running = {pool.submit(statsforecast_series, *series[name], horizons, missing[name]): name for name in todo}
             for future in as_completed(running):
                 keep(running[future], future.result())
     else:
         for name in list(todo):
-            keep(name, statsforecast_series(*series[name], horizons))
+            keep(name, statsforecast_series(*series[name], horizons, missing[name]))
     results, seconds = {}, {}
     for name in series:
         entry = done.get(key_of[name])
         if entry is None:
             continue
         for model, m in entry.items():
+            if model not in wanted:
+                continue
             seconds.setdefault(model, []).append(m["seconds"])
             for label, score in m["scores"].items():
                 results.setdefault(model, {}).setdefault(label, []).append(tuple(score))
@@ -226,9 +244,18 @@ def main():
         help="compare on the series whose statsforecast side is already in --cache, fitting nothing new (a partial comparison while a full run is under way)",
     )
     parser.add_argument("--json", help="also write both sides' figures to this JSON file")
+    parser.add_argument(
+        "--models",
+        default=",".join(MODELS),
+        help="statsforecast models to fit and compare, comma-separated (AutoETS takes most of their side's time)",
+    )
     args = parser.parse_args()
     if args.cached_only and not args.cache:
         parser.error("--cached-only needs --cache FILE")
+    wanted = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in wanted if m not in MODELS]
+    if unknown or not wanted:
+        parser.error(f"--models: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(MODELS)}")
 
     horizons = [(h, parse_duration(h)) for h in args.horizons.split(",")]
     series = {}
@@ -248,14 +275,18 @@ def main():
         done = set()
         if os.path.exists(args.cache):
             with open(args.cache) as f:
-                done = {key.split("|")[0] for key, v in json.load(f).items() if key.endswith("|" + args.horizons)}
+                done = {
+                    key.split("|")[0]
+                    for key, entry in json.load(f).items()
+                    if key.endswith("|" + args.horizons) and set(wanted) <= cached_models(entry)
+                }
         total = len(series)
         series = {name: v for name, v in series.items() if name in done}
         print(f"comparing on {len(series)} of {total} series: those cached in {args.cache}", file=sys.stderr)
         if not series:
             sys.exit(f"no series of --data is cached in {args.cache} for horizons {args.horizons}; run without --cached-only first")
 
-    theirs, their_seconds = statsforecast_side(series, horizons, args.cache, args.jobs)
+    theirs, their_seconds = statsforecast_side(series, horizons, args.cache, args.jobs, wanted)
     ours = foresight_side([os.path.join(args.data, n) for n in series], horizons, args.foresight, args.plugin)
 
     def our_rows(plugin, label):
