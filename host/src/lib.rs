@@ -9,12 +9,15 @@
 
 pub mod act;
 pub mod backends;
+pub mod baselines;
 pub mod cli;
 pub mod config;
 pub mod control;
 pub mod decide;
+pub mod latency;
 pub mod ml;
 pub mod observe;
 pub mod plugins;
 pub mod predict;
 pub mod server;
+pub mod simulate;

@@ -5,6 +5,7 @@ mod forecast;
 mod plugin;
 mod run;
 mod scaffold;
+mod simulate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +43,12 @@ enum Command {
         after_help = "Examples:\n  foresight forecast --input demand.csv --horizon 24h --plugin seasonal-naive --out forecast.csv\n  foresight forecast eval --data ../shared/data/series --horizons 1h,6h,24h --out eval.json"
     )]
     Forecast(forecast::ForecastArgs),
+    /// Run policies side by side on one scenario and seed: Foresight's own and the baselines
+    /// (hpa, kube-default, static-peak); writes report.json and report.html.
+    #[command(
+        after_help = "Example:\n  foresight simulate --scenario config/scenarios/flash-sale.toml --policy predictive hpa static-peak --seed 7 --out /tmp/flash-sale"
+    )]
+    Simulate(simulate::SimulateArgs),
     /// Build, check and scaffold policy plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -196,6 +203,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Plugin(PluginCommand::New { name, kind, dir }) => scaffold::new_plugin(&name, kind, &dir),
         Command::Forecast(args) => forecast::run(&args, &load_config()?),
+        Command::Simulate(args) => simulate::run(&args, &load_config()?),
         Command::Bench(BenchCommand::Scorer(args)) => bench::scorer(&args, &load_config()?),
         Command::Bench(BenchCommand::Sim(args)) => bench::sim(&args),
         Command::Bench(BenchCommand::Loop(args)) => bench::tick_loop(&args, load_config()?),

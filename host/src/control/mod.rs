@@ -19,7 +19,7 @@ pub use reload::{Reload, Reloader, Verdicts, prepare};
 use crate::act::Outcome;
 use crate::backends::sim::{Scenario, Simulator};
 use crate::config::{BackendKind, Config, RoleConfig};
-use crate::decide::{Plan, ReplicaPlanner, plan_nodes};
+use crate::decide::{Plan, PolicyName, ReplicaPlanner, plan_nodes};
 use crate::observe::Observer;
 use crate::plugins::{
     ForecastPolicy, Guarded, Limits, Native, PlanPolicy, QuarantineRule, Runtime, ScorePolicy, WasmPlugin,
@@ -54,6 +54,9 @@ pub struct TickSummary {
     pub rejected: usize,
     /// Whether acting was skipped (stale observation, or no forecaster answered).
     pub skipped_acting: bool,
+    /// CPU time the loop itself spent on this tick (predict and decide, plugins included;
+    /// not the backend), seconds.
+    pub control_cpu_s: f64,
 }
 
 /// The plugin roles the loop calls.
@@ -74,6 +77,8 @@ pub struct Daemon {
     sim: Simulator,
     roles: Roles,
     planner: ReplicaPlanner,
+    /// A baseline deciding instead of Foresight's planner (`foresight simulate --policy`).
+    baseline: Option<crate::baselines::Baseline>,
     predictor: Predictor,
     journal: Journal,
     tick: u64,
@@ -84,6 +89,10 @@ pub struct Daemon {
     experiments: Vec<experiments::Running>,
     /// Last tick's live forecast, to score experiments against.
     live_prev: Option<crate::predict::Forecasts>,
+    /// What the backend measured over the last tick's step.
+    last_step: Option<crate::backends::sim::TickReport>,
+    /// The p95 per service the last plan was predicted to give.
+    last_impact: Option<Vec<f64>>,
     _runtime: Arc<Runtime>,
 }
 
@@ -215,6 +224,7 @@ impl Daemon {
             config,
             roles,
             planner: ReplicaPlanner::default(),
+            baseline: None,
             predictor,
             journal,
             tick: 0,
@@ -223,8 +233,21 @@ impl Daemon {
             reloader,
             experiments,
             live_prev: None,
+            last_step: None,
+            last_impact: None,
             _runtime: runtime,
         })
+    }
+
+    /// Decides with `policy` from now on: Foresight's planner, or a baseline in its place.
+    pub fn set_policy(&mut self, policy: PolicyName) {
+        let scenario = self.sim.scenario();
+        self.baseline = policy.baseline().map(|kind| {
+            let replicas: Vec<Vec<u32>> = scenario.services.iter().map(|s| s.replicas.clone()).collect();
+            let peak = (kind == crate::baselines::Kind::StaticPeak)
+                .then(|| crate::baselines::static_peak::StaticPeak::from_scenario(scenario));
+            crate::baselines::Baseline::new(kind, &replicas, peak)
+        });
     }
 
     /// The roles, for status and metrics.
@@ -263,25 +286,38 @@ impl Daemon {
         over("observe", stages.observe_ms, budgets.observe_ms);
         let observed_at = Instant::now();
 
+        let cpu_started = cpu_time::ThreadTime::now();
         let started = Instant::now();
-        let forecasts =
-            self.predictor.predict(&observation, &self.sim, &self.roles.forecaster, &self.roles.ensemble);
+        let forecasts = match &self.baseline {
+            Some(_) => None,
+            None => Some(self.predictor.predict(
+                &observation,
+                &self.sim,
+                &self.roles.forecaster,
+                &self.roles.ensemble,
+            )),
+        };
         stages.predict_ms = ms(started.elapsed());
         over("predict", stages.predict_ms, budgets.predict_ms);
 
         let started = Instant::now();
-        let mut plan = match &forecasts {
-            Ok(f) => {
+        let mut plan = match (&mut self.baseline, &forecasts) {
+            (Some(baseline), _) => baseline.plan(&observation, &self.sim),
+            (None, None) => Plan::default(),
+            (None, Some(Ok(f))) => {
                 let mut decisions = self.planner.plan(&observation, f, &self.config.guardrails);
                 let nodes = plan_nodes(&observation, f, &decisions, &self.roles.cost_model);
                 decisions.extend(nodes);
-                Plan { decisions }
+                let plan = Plan { decisions };
+                self.last_impact = Some(crate::decide::impact::predict_p95(&observation, &plan, f));
+                plan
             }
-            Err(faults) => {
+            (None, Some(Err(faults))) => {
                 tracing::error!(?faults, "no forecaster answered; not acting this tick");
                 Plan::default()
             }
         };
+        let forecasts = forecasts.and_then(Result::ok);
         // Experiments see the same observation; shadows are journaled, canaries take over
         // their share of services.
         let mut sources = vec!["live".to_owned(); plan.decisions.len()];
@@ -290,7 +326,7 @@ impl Daemon {
             let candidate = exp.decide(
                 &observation,
                 &self.sim,
-                forecasts.as_ref().ok(),
+                forecasts.as_ref(),
                 self.live_prev.as_ref(),
                 &plan.decisions,
                 &self.config.guardrails,
@@ -322,7 +358,7 @@ impl Daemon {
                 plan.decisions.extend(canary);
             }
         }
-        self.live_prev = forecasts.as_ref().ok().cloned();
+        self.live_prev = forecasts.clone();
         if !shadow_records.is_empty() {
             // Shadow decisions are numbered after the applied ones, so outcomes (which only
             // applied decisions get) match by (tick, index) alone.
@@ -337,11 +373,12 @@ impl Daemon {
         }
         stages.decide_ms = ms(started.elapsed());
         over("decide", stages.decide_ms, budgets.decide_ms);
+        let control_cpu_s = cpu_started.elapsed().as_secs_f64();
 
         // Never act on a stale observation: if the stages ate the freshness budget, skip.
         let age = observed_at.elapsed();
         let stale = age > Duration::from_millis(budgets.max_observation_age_ms);
-        let skipped_acting = stale || forecasts.is_err();
+        let skipped_acting = stale || (self.baseline.is_none() && forecasts.is_none());
         if stale {
             tracing::warn!(
                 age_ms = ms(age),
@@ -382,7 +419,7 @@ impl Daemon {
             self.last_records.extend(records.iter().cloned());
             self.journal.append(records, true).context("writing the decision log")?;
         }
-        self.sim.step();
+        self.last_step = Some(self.sim.step());
         stages.act_ms = ms(started.elapsed());
         over("act", stages.act_ms, budgets.act_ms);
         // Between ticks, like any other swap.
@@ -396,9 +433,35 @@ impl Daemon {
             decisions: plan.decisions.len(),
             rejected,
             skipped_acting,
+            control_cpu_s,
         };
         self.last = Some(summary.clone());
         Ok(summary)
+    }
+
+    /// The simulator, read-only (evaluations read what it measured).
+    pub fn simulator(&self) -> &Simulator {
+        &self.sim
+    }
+
+    /// What the backend measured over the last tick's step.
+    pub fn last_step(&self) -> Option<&crate::backends::sim::TickReport> {
+        self.last_step.as_ref()
+    }
+
+    /// The forecasts the last tick acted on (none for a baseline, or when no forecaster answered).
+    pub fn last_forecasts(&self) -> Option<&crate::predict::Forecasts> {
+        self.live_prev.as_ref()
+    }
+
+    /// The p95 latency per service the last plan was predicted to give (Foresight's policy only).
+    pub fn last_impact(&self) -> Option<&[f64]> {
+        self.last_impact.as_deref()
+    }
+
+    /// Gives the backend `span_s` of demand history from before the start.
+    pub fn prefill_history(&mut self, span_s: u32) {
+        self.sim.prefill_history(span_s);
     }
 
     /// The simulator's ledger so far.

@@ -3,12 +3,15 @@
 //! cost-model role). Every action carries the reason it was taken.
 
 mod capacity;
+pub mod impact;
+mod policy;
 mod replicas;
 
 use serde::Serialize;
 
 use crate::act::Action;
-pub use replicas::ReplicaPlanner;
+pub use policy::{PolicyName, UnknownPolicy};
+pub use replicas::{ReplicaPlanner, replicas_at};
 
 /// Why an action was planned: enough for an operator to answer "why did it scale there?".
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]

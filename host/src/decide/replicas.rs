@@ -22,8 +22,13 @@ pub struct ReplicaPlanner {
 
 /// Replicas needed to serve `rps` at the target utilisation.
 pub fn replicas_for(rps: f64, service_ms: f64, cpu_per_replica: f64) -> u32 {
+    replicas_at(rps, service_ms, cpu_per_replica, TARGET_UTILISATION)
+}
+
+/// Replicas needed to serve `rps` with each replica's servers busy `utilisation` of the time.
+pub fn replicas_at(rps: f64, service_ms: f64, cpu_per_replica: f64, utilisation: f64) -> u32 {
     let servers_per_replica = cpu_per_replica.floor().max(1.0);
-    (rps * service_ms / 1000.0 / (TARGET_UTILISATION * servers_per_replica)).ceil().max(0.0) as u32
+    (rps * service_ms / 1000.0 / (utilisation * servers_per_replica)).ceil().max(0.0) as u32
 }
 
 impl ReplicaPlanner {

@@ -47,6 +47,23 @@ pub struct ClusterView {
     pub pending_pods: u32,
 }
 
+/// One ready node of a cluster, as observed (what schedulers and node autoscalers look at).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeView {
+    /// Index of its pool in [`ClusterView::pools`].
+    pub pool: u32,
+    /// Allocatable cores.
+    pub cpu: f64,
+    /// Cores not requested by pods on it.
+    pub cpu_free: f64,
+    /// Allocatable GiB.
+    pub memory_gib: f64,
+    /// GiB not requested by pods on it.
+    pub memory_free_gib: f64,
+    /// Service pods on it.
+    pub pods: u32,
+}
+
 /// One service in one cluster, as observed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Placement {
@@ -146,4 +163,9 @@ pub trait Observer {
     /// Requests/s of a service from a region over the last `window_s` seconds, one value per
     /// step, oldest first (for forecasting); `None` for an unknown service or region.
     fn demand_history(&self, service: &str, region: &str, window_s: u32) -> Option<foresight_sdk::Series>;
+
+    /// The ready nodes of a cluster, in the order [`crate::act::Action::PlacePod`] numbers
+    /// them; `None` for an unknown cluster. Asked for on demand: a fleet has far more nodes
+    /// than a tick needs to look at.
+    fn nodes(&self, cluster: &str) -> Option<Vec<NodeView>>;
 }

@@ -391,6 +391,10 @@ mod tests {
         fn demand_history(&self, _: &str, _: &str, _: u32) -> Option<Series> {
             Some(Series { start: self.0 - 30 * 60, step: 60, values: vec![10.0; 30], ..Default::default() })
         }
+
+        fn nodes(&self, _: &str) -> Option<Vec<crate::observe::NodeView>> {
+            None
+        }
     }
 
     fn predict(p: &mut Predictor, o: &Observation, role: &Guarded<dyn ForecastPolicy>) -> Forecasts {

@@ -18,14 +18,13 @@
 //! ```
 
 mod cluster;
-mod latency;
 mod ledger;
 mod rng;
 mod scenario;
 mod trace;
 mod world;
 
-pub use latency::{Queue, Route, erlang_c, latency_quantile_ms, mean_latency_ms};
+pub use crate::latency::{Queue, Route, erlang_c, latency_quantile_ms, mean_latency_ms};
 pub use ledger::{Ledger, TickReport};
 pub use rng::Rng;
 pub use scenario::{
@@ -36,7 +35,7 @@ pub use world::{MAX_UTILISATION, Simulator};
 
 use crate::act::{Action, Actuator, Outcome};
 use crate::observe::{
-    ClusterView, KnownEvent, Observation, ObserveError, Observer, Placement, PoolView, ServiceView,
+    ClusterView, KnownEvent, NodeView, Observation, ObserveError, Observer, Placement, PoolView, ServiceView,
 };
 
 /// Demand history kept for forecasters: two weeks.
@@ -49,8 +48,9 @@ impl Simulator {
     }
 }
 
-impl Observer for Simulator {
-    fn observe(&mut self) -> Result<Observation, ObserveError> {
+impl Simulator {
+    /// What an observation would show now, without going through the [`Observer`] trait.
+    pub fn snapshot(&self) -> Observation {
         let sc = &self.scenario;
         let clusters = sc
             .clusters
@@ -151,14 +151,40 @@ impl Observer for Simulator {
                 multiplier: e.multiplier,
             })
             .collect();
-        Ok(Observation {
+        Observation {
             time: self.now,
             step_s: sc.step_s,
             regions: sc.regions.clone(),
             clusters,
             services,
             events,
-        })
+        }
+    }
+
+    /// Fills the demand history with the `span_s` before the scenario's start, read off its
+    /// traces (events left out), as a backend with a metrics store has it on its first tick.
+    pub fn prefill_history(&mut self, span_s: u32) {
+        let step = self.scenario.step_s;
+        let steps = (span_s / step) as i64;
+        for s in 0..self.scenario.services.len() {
+            for r in 0..self.scenario.regions.len() {
+                let trace = &self.scenario.services[s].demand[r];
+                let past: Vec<f64> =
+                    (1..=steps).rev().map(|k| trace.at(self.now - k * i64::from(step)).max(0.0)).collect();
+                let h = &mut self.history[s][r];
+                let room = self.history_cap.saturating_sub(h.len());
+                // Newest first onto the front, so the oldest ends up first.
+                for v in past.into_iter().rev().take(room) {
+                    h.push_front(v);
+                }
+            }
+        }
+    }
+}
+
+impl Observer for Simulator {
+    fn observe(&mut self) -> Result<Observation, ObserveError> {
+        Ok(self.snapshot())
     }
 
     fn demand_history(&self, service: &str, region: &str, window_s: u32) -> Option<foresight_sdk::Series> {
@@ -171,6 +197,28 @@ impl Observer for Simulator {
         // The newest value is the demand of the step that just ended.
         let start = self.now - i64::from(step) * take as i64;
         Some(foresight_sdk::Series { start, step, values, ..Default::default() })
+    }
+
+    fn nodes(&self, cluster: &str) -> Option<Vec<NodeView>> {
+        let c = self.scenario.cluster_index(cluster)?;
+        let spec = &self.scenario.clusters[c];
+        Some(
+            self.clusters[c]
+                .nodes
+                .iter()
+                .map(|n| {
+                    let o = &self.scenario.offerings[spec.pools[n.pool].offering];
+                    NodeView {
+                        pool: n.pool as u32,
+                        cpu: o.vcpu,
+                        cpu_free: n.cpu_free,
+                        memory_gib: o.memory_gib,
+                        memory_free_gib: n.memory_free,
+                        pods: n.pods,
+                    }
+                })
+                .collect(),
+        )
     }
 }
 

@@ -351,6 +351,17 @@ impl Scenario {
         self.clusters.iter().position(|c| c.name == name)
     }
 
+    /// Requests/s of service `s` from each region at `t`: its traces times the events under way.
+    pub fn demand(&self, s: usize, t: i64) -> Vec<f64> {
+        let multiplier: f64 = self
+            .events
+            .iter()
+            .filter(|e| e.service.is_none_or(|x| x == s) && (e.start..e.end).contains(&t))
+            .map(|e| e.multiplier)
+            .product();
+        self.services[s].demand.iter().map(|trace| trace.at(t).max(0.0) * multiplier).collect()
+    }
+
     /// Number of ticks in the scenario.
     pub fn ticks(&self) -> u64 {
         self.duration_s / u64::from(self.step_s)

@@ -290,6 +290,23 @@ multiplier = 3
 }
 
 #[test]
+fn prefilled_history_is_the_traces_before_the_start_in_order() {
+    let mut s = sim("");
+    s.prefill_history(600);
+    let start = s.now();
+    let h = s.demand_history("web", "eu", 3600).expect("history");
+    assert_eq!(h.values.len(), 10);
+    assert_eq!(h.start, start - 600);
+    let trace = s.scenario().services[0].demand[0].clone();
+    for (k, v) in h.values.iter().enumerate() {
+        assert_eq!(*v, trace.at(start - 600 + 60 * k as i64).max(0.0), "value {k}");
+    }
+    s.step();
+    let h = s.demand_history("web", "eu", 3600).expect("history");
+    assert_eq!((h.values.len(), h.values[10]), (11, trace.at(start).max(0.0)));
+}
+
+#[test]
 fn demand_history_covers_the_steps_simulated() {
     let mut s = sim("");
     for _ in 0..10 {

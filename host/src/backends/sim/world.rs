@@ -3,11 +3,11 @@
 use std::collections::VecDeque;
 
 use super::cluster::{Cluster, Totals};
-use super::latency::{Queue, Route, latency_quantile_ms};
 use super::ledger::{Ledger, TickReport};
 use super::rng::Rng;
 use super::scenario::{Disruption, Scenario};
 use crate::act::{Action, Outcome};
+use crate::latency::{Queue, Route, latency_quantile_ms};
 use crate::observe::ClusterKind;
 
 /// A queue is cut off at this utilisation: requests beyond it are dropped, as a load balancer
@@ -60,7 +60,7 @@ pub struct Simulator {
     pub(super) measured: Measured,
     /// Demand history per service and region, one value per step, newest last.
     pub(super) history: Vec<Vec<VecDeque<f64>>>,
-    history_cap: usize,
+    pub(super) history_cap: usize,
 }
 
 impl Simulator {
@@ -266,14 +266,7 @@ impl Simulator {
         let mut routes: Vec<Route> = Vec::with_capacity(regions * n_clusters);
 
         for (s, spec) in sc.services.iter().enumerate() {
-            let multiplier: f64 = sc
-                .events
-                .iter()
-                .filter(|e| e.service.is_none_or(|x| x == s) && (e.start..e.end).contains(&t))
-                .map(|e| e.multiplier)
-                .product();
-            let demand: Vec<f64> =
-                spec.demand.iter().map(|trace| trace.at(t).max(0.0) * multiplier).collect();
+            let demand = sc.demand(s, t);
             for (r, d) in demand.iter().enumerate().filter(|_| record_history) {
                 let h = &mut self.history[s][r];
                 if h.len() == self.history_cap {

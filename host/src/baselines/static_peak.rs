@@ -1,0 +1,217 @@
+//! Capacity fixed at the peak: every cluster holds, all the time, the replicas the peak of the
+//! demand routed to it needs at the HPA's target utilisation, on the cheapest on-demand nodes
+//! that hold them. Routing is nearest-cluster, to the clusters where the service starts.
+
+use crate::act::Action;
+use crate::backends::sim::Scenario;
+use crate::decide::{Decision, Reason, replicas_at};
+use crate::observe::{ClusterKind, Observation};
+
+use super::autoscaler::{PodRequest, pack};
+use super::hpa::HpaSpec;
+
+const LABEL: &str = "baseline:static-peak";
+
+/// The fixed plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaticPeak {
+    /// Replicas per service and cluster.
+    replicas: Vec<Vec<u32>>,
+    /// Nodes per cluster and pool (cloud clusters; edge pools stay as they are).
+    nodes: Vec<Vec<u32>>,
+    homes: Vec<Vec<bool>>,
+}
+
+/// Peak requests/s each cluster receives per service over the whole scenario when every
+/// region goes to its nearest home.
+pub fn routed_peaks(scenario: &Scenario, homes: &[Vec<bool>]) -> Vec<Vec<f64>> {
+    let nearest: Vec<Vec<Option<usize>>> = homes
+        .iter()
+        .map(|h| {
+            (0..scenario.regions.len())
+                .map(|r| {
+                    (0..scenario.clusters.len()).filter(|&c| h[c]).min_by(|&a, &b| {
+                        scenario.clusters[a].rtt_ms[r].total_cmp(&scenario.clusters[b].rtt_ms[r])
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let mut peaks = vec![vec![0.0; scenario.clusters.len()]; scenario.services.len()];
+    let mut at = vec![0.0; scenario.clusters.len()];
+    for tick in 0..scenario.ticks() as i64 {
+        let t = scenario.start + tick * i64::from(scenario.step_s);
+        for s in 0..scenario.services.len() {
+            at.iter_mut().for_each(|x| *x = 0.0);
+            for (r, d) in scenario.demand(s, t).into_iter().enumerate() {
+                if let Some(c) = nearest[s][r] {
+                    at[c] += d;
+                }
+            }
+            for (p, a) in peaks[s].iter_mut().zip(&at) {
+                *p = f64::max(*p, *a);
+            }
+        }
+    }
+    peaks
+}
+
+impl StaticPeak {
+    /// The plan for `scenario`, its peaks read off the whole run.
+    pub fn from_scenario(scenario: &Scenario) -> Self {
+        let homes: Vec<Vec<bool>> =
+            scenario.services.iter().map(|s| s.replicas.iter().map(|&n| n > 0).collect()).collect();
+        let peaks = routed_peaks(scenario, &homes);
+        let target = HpaSpec::default().target_utilisation;
+        let replicas: Vec<Vec<u32>> = scenario
+            .services
+            .iter()
+            .zip(&peaks)
+            .zip(&homes)
+            .map(|((spec, peak), home)| {
+                peak.iter()
+                    .zip(home)
+                    .map(|(&rps, &h)| {
+                        if h {
+                            replicas_at(rps, spec.service_ms, spec.cpu_per_replica, target).max(1)
+                        } else {
+                            0
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let nodes = scenario
+            .clusters
+            .iter()
+            .enumerate()
+            .map(|(c, cluster)| {
+                let mut counts: Vec<u32> = cluster.pools.iter().map(|p| p.nodes).collect();
+                if cluster.kind == ClusterKind::Edge {
+                    return counts;
+                }
+                let pods: Vec<PodRequest> = scenario
+                    .services
+                    .iter()
+                    .zip(&replicas)
+                    .flat_map(|(spec, r)| {
+                        std::iter::repeat_n(
+                            PodRequest { cpu: spec.cpu_per_replica, memory_gib: spec.memory_gib_per_replica },
+                            r[c] as usize,
+                        )
+                    })
+                    .collect();
+                // The cheapest on-demand pool per core that holds the largest pod.
+                let largest =
+                    pods.iter().fold((0.0f64, 0.0f64), |a, p| (a.0.max(p.cpu), a.1.max(p.memory_gib)));
+                let Some(pool) = (0..cluster.pools.len())
+                    .filter(|&p| {
+                        let o = &scenario.offerings[cluster.pools[p].offering];
+                        !o.spot && o.vcpu >= largest.0 && o.memory_gib >= largest.1
+                    })
+                    .min_by(|&a, &b| {
+                        let per_core = |p: usize| {
+                            let o = &scenario.offerings[cluster.pools[p].offering];
+                            o.hourly_price / o.vcpu
+                        };
+                        per_core(a).total_cmp(&per_core(b))
+                    })
+                else {
+                    return counts;
+                };
+                let o = &scenario.offerings[cluster.pools[pool].offering];
+                let mut needed = 0;
+                let mut left = pods;
+                while !left.is_empty() && needed < cluster.pools[pool].max_nodes {
+                    let mut bins = vec![(o.vcpu, o.memory_gib)];
+                    left = pack(&left, &mut bins);
+                    needed += 1;
+                }
+                counts.iter_mut().for_each(|n| *n = 0);
+                counts[pool] = needed;
+                counts
+            })
+            .collect();
+        Self { replicas, nodes, homes }
+    }
+
+    /// Where each service runs.
+    pub fn homes(&self) -> &[Vec<bool>] {
+        &self.homes
+    }
+
+    /// Replica decisions for every deployment not at its fixed count.
+    pub fn replicas(&self, o: &Observation) -> Vec<Decision> {
+        let mut decisions = Vec::new();
+        for (s, service) in o.services.iter().enumerate() {
+            for (c, cluster) in o.clusters.iter().enumerate() {
+                let p = &service.placements[c];
+                let want = self.replicas[s][c];
+                if p.ready + p.starting + p.pending == want || !cluster.up {
+                    continue;
+                }
+                decisions.push(Decision {
+                    action: Action::SetReplicas {
+                        service: service.name.clone(),
+                        cluster: cluster.name.clone(),
+                        replicas: want,
+                    },
+                    reason: Reason {
+                        summary: format!(
+                            "static-peak: {} in {} fixed at {want} replicas for its peak",
+                            service.name, cluster.name
+                        ),
+                        plugins: vec![LABEL.into()],
+                        ..Reason::default()
+                    },
+                });
+            }
+        }
+        decisions
+    }
+
+    /// Node decisions for every cloud pool not at its fixed count.
+    pub fn nodes(&self, o: &Observation) -> Vec<Decision> {
+        let mut decisions = Vec::new();
+        for (c, cluster) in o.clusters.iter().enumerate() {
+            if cluster.kind == ClusterKind::Edge || !cluster.up {
+                continue;
+            }
+            // Old nodes go only once the new ones serve, so the pods on them have somewhere to go.
+            let arrived = cluster.pools.iter().zip(&self.nodes[c]).all(|(pool, &want)| pool.ready >= want);
+            for (p, pool) in cluster.pools.iter().enumerate() {
+                let (have, want) = (pool.ready + pool.provisioning, self.nodes[c][p]);
+                if have > want && !arrived {
+                    continue;
+                }
+                let action = if want > have {
+                    Action::RequestNodes {
+                        cluster: cluster.name.clone(),
+                        offering: pool.offering.name.clone(),
+                        count: want - have,
+                    }
+                } else if have > want {
+                    Action::ReleaseNodes {
+                        cluster: cluster.name.clone(),
+                        offering: pool.offering.name.clone(),
+                        count: have - want,
+                    }
+                } else {
+                    continue;
+                };
+                decisions.push(Decision {
+                    action,
+                    reason: Reason {
+                        summary: format!(
+                            "static-peak: {} holds {want} × {} for the peak",
+                            cluster.name, pool.offering.name
+                        ),
+                        plugins: vec![LABEL.into()],
+                        ..Reason::default()
+                    },
+                });
+            }
+        }
+        decisions
+    }
+}

@@ -1,0 +1,106 @@
+//! `foresight simulate`: every named policy on one scenario and seed, and the report.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::backends::sim::Scenario;
+use crate::config::Config;
+use crate::decide::PolicyName;
+use crate::simulate::{self, Report};
+
+/// Options of `foresight simulate`.
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// Scenario file (default: the configuration's `[backend] scenario`).
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Policies to run: `predictive` (Foresight, as the configuration wires it), `hpa`,
+    /// `kube-default`, `static-peak`. Default: all four.
+    #[arg(long = "policy", num_args = 1.., value_parser = parse_policy)]
+    policies: Vec<PolicyName>,
+    /// Seed for the scenario's randomness (default: the scenario's own).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Folder for `report.json`, `report.html` and each policy's decision log.
+    #[arg(long, default_value = "simulation")]
+    out: PathBuf,
+    /// No progress bar (for logs and CI).
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn parse_policy(s: &str) -> Result<PolicyName, String> {
+    s.parse().map_err(|e: crate::decide::UnknownPolicy| e.to_string())
+}
+
+/// Runs the policies and writes the report.
+pub fn run(args: &SimulateArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    let path = args.scenario.clone().unwrap_or_else(|| config.backend.scenario.relative());
+    let mut scenario =
+        Scenario::load(&path).with_context(|| format!("loading the scenario {}", path.display()))?;
+    if let Some(seed) = args.seed {
+        scenario.seed = seed;
+    }
+    let policies = if args.policies.is_empty() { PolicyName::ALL.to_vec() } else { dedup(&args.policies) };
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating --out {}", args.out.display()))?;
+    let ticks = scenario.ticks();
+    let bar =
+        if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(ticks * policies.len() as u64) };
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>14} [{bar:40}] {percent:>3}% {elapsed_precise} eta {eta}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    let mut runs = Vec::new();
+    for &policy in &policies {
+        bar.set_message(policy.to_string());
+        let run = simulate::run_policy(config, &scenario, policy, &args.out, || bar.inc(1))?;
+        runs.push(run);
+    }
+    bar.finish_and_clear();
+    let report = Report::new(
+        &scenario.name,
+        scenario.seed,
+        &runs.iter().map(|r| (r.policy, r.report.clone())).collect::<Vec<_>>(),
+    );
+    simulate::write(&args.out, &report, &runs, &scenario)?;
+    println!(
+        "{:<14}{:>12}{:>12}{:>10}{:>12}{:>9}{:>11}",
+        "policy", "SLO min", "dropped", "p95 ms", "cost USD", "CPU %", "control s"
+    );
+    for run in &runs {
+        let r = &run.report;
+        println!(
+            "{:<14}{:>12.0}{:>12.0}{:>10}{:>12.2}{:>9.1}{:>11.2}",
+            run.policy.as_str(),
+            r.slo_violation_minutes,
+            r.dropped_requests,
+            r.p95_latency_ms.overall.map_or("-".into(), |v| format!("{v:.1}")),
+            r.cost_usd,
+            r.mean_cpu_utilisation * 100.0,
+            r.control_cpu_seconds
+        );
+    }
+    for (name, c) in &report.comparison {
+        println!(
+            "predictive vs {name}: SLO-violation minutes ×{}, cost ×{:.3}",
+            c.slo_violation_ratio.map_or("-".into(), |r| format!("{r:.3}")),
+            c.cost_ratio
+        );
+    }
+    println!("report: {}", args.out.join("report.html").display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn dedup(policies: &[PolicyName]) -> Vec<PolicyName> {
+    let mut seen = Vec::new();
+    for p in policies {
+        if !seen.contains(p) {
+            seen.push(*p);
+        }
+    }
+    seen
+}

@@ -1,0 +1,296 @@
+//! `report.json`: per policy, what the SLOs, the bill and the control loop itself came to.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::commitment::{self, Advice};
+use super::timeline::Timeline;
+use crate::backends::sim::Scenario;
+use crate::control::Daemon;
+use crate::decide::PolicyName;
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Seed every policy ran with.
+    pub seed: u64,
+    /// Per policy, by name.
+    pub policies: BTreeMap<String, PolicyReport>,
+    /// Foresight's policy against each baseline that ran: ratios of SLO-violation minutes
+    /// and of cost (predictive / baseline).
+    pub comparison: BTreeMap<String, Comparison>,
+}
+
+/// Predictive against one baseline.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Comparison {
+    /// Predictive's SLO-violation minutes / the baseline's (`None` when the baseline had none).
+    pub slo_violation_ratio: Option<f64>,
+    /// Predictive's cost / the baseline's.
+    pub cost_ratio: f64,
+}
+
+/// p95 latency over the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    /// Over every service's served minutes, weighted by requests.
+    pub overall: Option<f64>,
+    /// Per service.
+    pub services: BTreeMap<String, Option<f64>>,
+}
+
+/// Forecast accuracy at one lead time.
+#[derive(Debug, Clone, Serialize)]
+pub struct HorizonFigures {
+    /// Mean absolute percentage error of the median, as a fraction.
+    pub mape: Option<f64>,
+    /// Mean absolute scaled error of the median.
+    pub mase: Option<f64>,
+    /// Share of observations inside the p10–p90 band.
+    pub coverage: f64,
+    /// Forecasts scored.
+    pub scored: u64,
+}
+
+/// Predicted against measured p95 for one service.
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyPrediction {
+    /// Mean of the predictions, ms.
+    pub mean_predicted_ms: f64,
+    /// Mean of what was measured in the same steps, ms.
+    pub mean_measured_ms: f64,
+    /// Mean absolute error, ms.
+    pub mean_abs_error_ms: f64,
+    /// Share of steps predicted within 20 % of the measurement.
+    pub within_20_percent: f64,
+    /// Steps compared (both finite).
+    pub steps: usize,
+}
+
+/// One policy's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyReport {
+    /// Minutes any service spent over its SLO, summed over services.
+    pub slo_violation_minutes: f64,
+    /// The same per service.
+    pub slo_violation_minutes_by_service: BTreeMap<String, f64>,
+    /// Requests dropped.
+    pub dropped_requests: f64,
+    /// p95 latency, ms.
+    pub p95_latency_ms: Latency,
+    /// Total spend, USD.
+    pub cost_usd: f64,
+    /// Cores busy serving over cores on ready nodes, averaged over steps.
+    pub mean_cpu_utilisation: f64,
+    /// Spot nodes interrupted.
+    pub spot_interruptions: u64,
+    /// CPU time the control loop spent deciding (forecasts, plugins and planning; the simulator
+    /// excluded), seconds.
+    pub control_cpu_seconds: f64,
+    /// Forecast accuracy per lead time (`1m`, `5m`, …); `None` for policies that do not forecast.
+    pub forecast_accuracy: Option<BTreeMap<String, HorizonFigures>>,
+    /// The queueing model's predicted p95 against the measured one, per service.
+    pub latency_prediction: Option<BTreeMap<String, LatencyPrediction>>,
+    /// Commitment advice from the hourly forecast floor.
+    pub commitment: Option<Vec<Advice>>,
+    /// Steps simulated.
+    pub ticks: u64,
+}
+
+/// The request-weighted `q`-quantile of finite values.
+fn weighted_quantile(values: impl Iterator<Item = (f64, f64)>, q: f64) -> Option<f64> {
+    let mut v: Vec<(f64, f64)> = values.filter(|(x, w)| x.is_finite() && *w > 0.0).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total: f64 = v.iter().map(|x| x.1).sum();
+    let mut seen = 0.0;
+    for (x, w) in &v {
+        seen += w;
+        if seen >= q * total {
+            return Some(*x);
+        }
+    }
+    v.last().map(|x| x.0)
+}
+
+fn label(lead_s: u32) -> String {
+    match lead_s {
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+impl PolicyReport {
+    /// The figures of a finished run.
+    pub fn from_run(
+        daemon: &Daemon,
+        timeline: &Timeline,
+        control_cpu_seconds: f64,
+        scenario: &Scenario,
+    ) -> Self {
+        let ledger = daemon.ledger();
+        let names: Vec<String> = scenario.services.iter().map(|s| s.name.clone()).collect();
+        let by_service: BTreeMap<String, f64> =
+            names.iter().cloned().zip(ledger.slo_violation_minutes.iter().copied()).collect();
+        let services = names
+            .iter()
+            .zip(&timeline.services)
+            .map(|(n, s)| {
+                (n.clone(), weighted_quantile(s.p95_ms.iter().copied().zip(s.weight.iter().copied()), 0.95))
+            })
+            .collect();
+        let overall = weighted_quantile(
+            timeline.services.iter().flat_map(|s| s.p95_ms.iter().copied().zip(s.weight.iter().copied())),
+            0.95,
+        );
+        let utilisation: Vec<f64> = timeline
+            .busy_cores
+            .iter()
+            .zip(&timeline.capacity_cores)
+            .filter(|(_, c)| **c > 0.0)
+            .map(|(b, c)| b / c)
+            .collect();
+        let forecasting = timeline.floor_cores.iter().any(|x| x.is_finite());
+        let forecast_accuracy = forecasting.then(|| {
+            daemon
+                .forecast_accuracy()
+                .into_iter()
+                .map(|h| {
+                    (
+                        label(h.horizon_s),
+                        HorizonFigures {
+                            mape: h.mape,
+                            mase: h.mase,
+                            coverage: h.band_coverage,
+                            scored: h.scored,
+                        },
+                    )
+                })
+                .collect()
+        });
+        let latency_prediction = forecasting.then(|| {
+            names
+                .iter()
+                .zip(&timeline.services)
+                .map(|(n, s)| {
+                    let pairs: Vec<(f64, f64)> = s
+                        .predicted_p95_ms
+                        .iter()
+                        .zip(&s.p95_ms)
+                        .filter(|(p, m)| p.is_finite() && m.is_finite())
+                        .map(|(p, m)| (*p, *m))
+                        .collect();
+                    let n_pairs = pairs.len().max(1) as f64;
+                    (
+                        n.clone(),
+                        LatencyPrediction {
+                            mean_predicted_ms: pairs.iter().map(|p| p.0).sum::<f64>() / n_pairs,
+                            mean_measured_ms: pairs.iter().map(|p| p.1).sum::<f64>() / n_pairs,
+                            mean_abs_error_ms: pairs.iter().map(|p| (p.0 - p.1).abs()).sum::<f64>() / n_pairs,
+                            within_20_percent: pairs.iter().filter(|p| (p.0 - p.1).abs() <= 0.2 * p.1).count()
+                                as f64
+                                / n_pairs,
+                            steps: pairs.len(),
+                        },
+                    )
+                })
+                .collect()
+        });
+        let commitment = forecasting.then(|| {
+            let per_hour = (3600 / scenario.step_s.max(1)).max(1) as usize;
+            let hourly = |v: &[f64]| -> Vec<f64> {
+                v.chunks(per_hour).map(|c| c.iter().sum::<f64>() / c.len() as f64).collect()
+            };
+            commitment::advise(
+                &hourly(&timeline.floor_cores),
+                &hourly(&timeline.cloud_cores),
+                on_demand_core_price(scenario),
+                &commitment::default_offers(),
+            )
+        });
+        Self {
+            slo_violation_minutes: ledger.slo_violation_minutes.iter().sum(),
+            slo_violation_minutes_by_service: by_service,
+            dropped_requests: ledger.dropped_requests,
+            p95_latency_ms: Latency { overall, services },
+            cost_usd: ledger.cost,
+            mean_cpu_utilisation: if utilisation.is_empty() {
+                0.0
+            } else {
+                utilisation.iter().sum::<f64>() / utilisation.len() as f64
+            },
+            spot_interruptions: ledger.interruptions,
+            control_cpu_seconds,
+            forecast_accuracy,
+            latency_prediction,
+            commitment,
+            ticks: ledger.ticks,
+        }
+    }
+}
+
+/// The cheapest on-demand cloud price per core-hour in the scenario.
+fn on_demand_core_price(scenario: &Scenario) -> f64 {
+    scenario
+        .clusters
+        .iter()
+        .filter(|c| c.kind == crate::observe::ClusterKind::Cloud)
+        .flat_map(|c| c.pools.iter().map(|p| &scenario.offerings[p.offering]))
+        .filter(|o| !o.spot && o.vcpu > 0.0)
+        .map(|o| o.hourly_price / o.vcpu)
+        .fold(f64::INFINITY, f64::min)
+        .min(f64::MAX)
+}
+
+impl Report {
+    /// The report of runs on one scenario and seed.
+    pub fn new(scenario: &str, seed: u64, runs: &[(PolicyName, PolicyReport)]) -> Self {
+        let policies: BTreeMap<String, PolicyReport> =
+            runs.iter().map(|(p, r)| (p.as_str().to_owned(), r.clone())).collect();
+        let mut comparison = BTreeMap::new();
+        if let Some(ours) = policies.get(PolicyName::Predictive.as_str()) {
+            for (name, theirs) in policies.iter().filter(|(n, _)| *n != PolicyName::Predictive.as_str()) {
+                comparison.insert(
+                    name.clone(),
+                    Comparison {
+                        slo_violation_ratio: (theirs.slo_violation_minutes > 0.0)
+                            .then(|| ours.slo_violation_minutes / theirs.slo_violation_minutes),
+                        cost_ratio: ours.cost_usd / theirs.cost_usd,
+                    },
+                );
+            }
+        }
+        Self { scenario: scenario.to_owned(), seed, policies, comparison }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weighted_quantile_by_hand() {
+        // 90 % of the requests at 10 ms, 10 % at 100 ms: the p95 request waits 100 ms.
+        let v = [(10.0, 9.0), (100.0, 1.0)];
+        assert_eq!(weighted_quantile(v.into_iter(), 0.95), Some(100.0));
+        assert_eq!(weighted_quantile(v.into_iter(), 0.5), Some(10.0));
+        // Unserved minutes (infinite) and idle ones (no weight) are left out.
+        let v = [(f64::INFINITY, 5.0), (20.0, 1.0), (99.0, 0.0)];
+        assert_eq!(weighted_quantile(v.into_iter(), 0.95), Some(20.0));
+        assert_eq!(weighted_quantile(std::iter::empty(), 0.95), None);
+    }
+
+    #[test]
+    fn lead_labels() {
+        assert_eq!(
+            (label(60), label(900), label(3600), label(45)),
+            ("1m".into(), "15m".into(), "1h".into(), "45s".into())
+        );
+    }
+}
