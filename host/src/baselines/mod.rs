@@ -11,7 +11,7 @@ pub mod scheduler;
 pub mod static_peak;
 
 use crate::act::Action;
-use crate::decide::{Decision, Plan, Reason};
+use crate::decide::{Decision, Plan, Reason, holdable};
 use crate::observe::{ClusterKind, NodeView, Observation, Observer};
 use autoscaler::{ClusterAutoscaler, PodRequest, SCAN_INTERVAL_S};
 use hpa::{Hpa, HpaSpec, Metrics};
@@ -113,7 +113,9 @@ impl Baseline {
                     unready: p.starting + p.pending,
                     utilisation: p.utilisation,
                 };
-                let desired = self.hpa.desired((s, c), o.time, metrics);
+                // maxReplicas of each cluster's HPA: what the cluster could ever hold.
+                let desired =
+                    self.hpa.desired((s, c), o.time, metrics).min(holdable(cluster, service.cpu_per_replica));
                 if desired == current {
                     continue;
                 }

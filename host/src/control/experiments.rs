@@ -213,7 +213,7 @@ impl Running {
                     Ok(f) => {
                         score(&mut self.score.candidate, self.candidate_prev.as_ref(), o);
                         score(&mut self.score.live, live_prev, o);
-                        let d = self.planner.plan(o, &f, guardrails);
+                        let d = self.planner.plan(o, &f, guardrails, &|_, r, c| o.clusters[c].rtt_ms[r]);
                         self.candidate_prev = Some(f);
                         d
                     }
@@ -224,7 +224,7 @@ impl Running {
                 }
             }
             (PluginKind::CostModel, _, Some(cost_model), Some(f)) => {
-                plan_nodes(o, f, live_decisions, cost_model)
+                plan_nodes(o, f, live_decisions, &[], cost_model)
             }
             _ => Vec::new(),
         };

@@ -305,8 +305,11 @@ impl Daemon {
             (Some(baseline), _) => baseline.plan(&observation, &self.sim),
             (None, None) => Plan::default(),
             (None, Some(Ok(f))) => {
-                let mut decisions = self.planner.plan(&observation, f, &self.config.guardrails);
-                let nodes = plan_nodes(&observation, f, &decisions, &self.roles.cost_model);
+                let rank = crate::decide::placement::cluster_ranks(&observation, f, &self.roles.scorer);
+                let mut decisions =
+                    self.planner.plan(&observation, f, &self.config.guardrails, &|s, r, c| rank[s][r][c]);
+                let nodes =
+                    plan_nodes(&observation, f, &decisions, self.planner.shares(), &self.roles.cost_model);
                 decisions.extend(nodes);
                 let plan = Plan { decisions };
                 self.last_impact = Some(crate::decide::impact::predict_p95(&observation, &plan, f));

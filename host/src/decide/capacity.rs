@@ -9,13 +9,14 @@ use crate::observe::{ClusterKind, Observation};
 use crate::plugins::{Guarded, PlanPolicy, validate};
 use crate::predict::Forecasts;
 
-use super::replicas::replicas_for;
+use super::sizing::{SLO_MARGIN, replicas_for_slo};
 
 /// Node decisions for every cloud cluster whose plan changes a pool now.
 pub fn plan_nodes(
     o: &Observation,
     f: &Forecasts,
     replica_decisions: &[Decision],
+    shares: &[Vec<Vec<f64>>],
     cost_model: &Guarded<dyn PlanPolicy>,
 ) -> Vec<Decision> {
     let clouds: Vec<usize> = (0..o.clusters.len())
@@ -42,12 +43,18 @@ pub fn plan_nodes(
                 });
                 let p = &service.placements[c];
                 let floor = decided.unwrap_or(p.ready + p.starting + p.pending);
+                let rtt = (0..o.regions.len())
+                    .filter(|&r| shares.get(s).is_some_and(|x| x[r][c] > 0.0))
+                    .map(|r| o.clusters[c].rtt_ms[r])
+                    .fold(0.0, f64::max);
+                let budget = SLO_MARGIN * service.slo_p95_ms - rtt;
                 for (h, &horizon) in f.horizons.iter().enumerate() {
                     for (k, &q) in f.quantiles.iter().enumerate() {
-                        let rps: f64 = (0..o.regions.len())
-                            .map(|r| f.at(s, r, horizon, q) * service.routing[r][c])
-                            .sum();
-                        let n = replicas_for(rps, service.service_ms, service.cpu_per_replica).max(floor);
+                        // Spread as the plan spreads it (the current routing until there is one).
+                        let share = |r: usize| shares.get(s).map_or(service.routing[r][c], |x| x[r][c]);
+                        let rps: f64 = (0..o.regions.len()).map(|r| f.at(s, r, horizon, q) * share(r)).sum();
+                        let n = replicas_for_slo(rps, service.service_ms, service.cpu_per_replica, budget)
+                            .max(floor);
                         cpu[h * f.quantiles.len() + k] += f64::from(n) * service.cpu_per_replica;
                         memory[h * f.quantiles.len() + k] += f64::from(n) * service.memory_gib_per_replica;
                     }

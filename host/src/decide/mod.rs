@@ -4,14 +4,17 @@
 
 mod capacity;
 pub mod impact;
+pub mod placement;
 mod policy;
 mod replicas;
+pub mod routing;
+pub mod sizing;
 
 use serde::Serialize;
 
 use crate::act::Action;
 pub use policy::{PolicyName, UnknownPolicy};
-pub use replicas::{ReplicaPlanner, replicas_at};
+pub use replicas::{ReplicaPlanner, holdable, replicas_at};
 
 /// Why an action was planned: enough for an operator to answer "why did it scale there?".
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]

@@ -1,28 +1,34 @@
-//! Replicas per service and cluster: enough that the forecast (or the observed, whichever is
-//! larger) demand routed to the cluster runs at the target utilisation, then guardrails.
+//! Routing and replicas per service and cluster.
+//!
+//! Demand is planned at the p90 forecast for when new replicas would be serving (their startup
+//! plus a step), or what is observed now if that is more. It is spread over clusters by
+//! [`routing`](super::routing): edge first while the SLO holds, overflow to the cloud. Each
+//! cluster gets the replicas the latency model says keep the p95 within the SLO for what it is
+//! sent. Requests are routed now only to replicas that serve now, so traffic moves to a cluster
+//! once its replicas are up. Guardrails clip the result.
 
 use std::collections::HashMap;
 
+use super::routing::{self, Assignment};
+use super::sizing::{SLO_MARGIN, replicas_for_slo, rps_within};
 use super::{Decision, Reason};
 use crate::act::Action;
 use crate::config::Guardrails;
 use crate::observe::Observation;
 use crate::predict::Forecasts;
 
-/// Utilisation replicas are sized for: low enough that queueing stays a small part of latency.
-pub const TARGET_UTILISATION: f64 = 0.7;
 /// Forecast quantile capacity is sized for.
 pub const QUANTILE: f64 = 0.9;
+/// A routing weight changes only when it moves by more than this, so small forecast wobbles
+/// do not churn the load balancers.
+const ROUTING_TOLERANCE: f64 = 0.02;
 
-/// Plans replicas, remembering scale-ins for the cooldown.
+/// Plans routing and replicas, remembering scale-ins for the cooldown and the last plan's
+/// shares for node planning.
 #[derive(Debug, Default)]
 pub struct ReplicaPlanner {
     last_scale_in: HashMap<(String, String), i64>,
-}
-
-/// Replicas needed to serve `rps` at the target utilisation.
-pub fn replicas_for(rps: f64, service_ms: f64, cpu_per_replica: f64) -> u32 {
-    replicas_at(rps, service_ms, cpu_per_replica, TARGET_UTILISATION)
+    shares: Vec<Vec<Vec<f64>>>,
 }
 
 /// Replicas needed to serve `rps` with each replica's servers busy `utilisation` of the time.
@@ -31,12 +37,162 @@ pub fn replicas_at(rps: f64, service_ms: f64, cpu_per_replica: f64, utilisation:
     (rps * service_ms / 1000.0 / (utilisation * servers_per_replica)).ceil().max(0.0) as u32
 }
 
+/// The latency budget of a cluster for a service: the SLO (with its margin) less the longest
+/// round trip of the regions planned to send it requests (the nearest region when none is).
+fn budget_ms(o: &Observation, s: usize, c: usize, assignment: &Assignment) -> f64 {
+    let rtts = &o.clusters[c].rtt_ms;
+    let planned = (0..o.regions.len()).filter(|&r| assignment[s][r][c] > 0.0).map(|r| rtts[r]);
+    let rtt = planned.reduce(f64::max).unwrap_or_else(|| rtts.iter().copied().fold(f64::INFINITY, f64::min));
+    SLO_MARGIN * o.services[s].slo_p95_ms - rtt
+}
+
+/// Most replicas of `cpu_per_replica` cores a cluster could ever hold (every pool at its limit).
+pub fn holdable(cluster: &crate::observe::ClusterView, cpu_per_replica: f64) -> u32 {
+    let cores: f64 = cluster.pools.iter().map(|p| f64::from(p.offering.max_nodes) * p.offering.vcpu).sum();
+    (cores / cpu_per_replica.max(1e-9)).floor() as u32
+}
+
+fn cluster_load(a: &Assignment, s: usize, c: usize) -> f64 {
+    a[s].iter().map(|row| row[c]).sum()
+}
+
 impl ReplicaPlanner {
-    /// Replica decisions for every service and cluster that needs a change.
-    pub fn plan(&mut self, o: &Observation, f: &Forecasts, guardrails: &Guardrails) -> Vec<Decision> {
+    /// Share of each region's planned demand per cluster, per service (`[s][r][c]`), from the
+    /// last plan: what node planning spreads forecast demand with.
+    pub fn shares(&self) -> &[Vec<Vec<f64>>] {
+        &self.shares
+    }
+
+    /// Routing and replica decisions for every service and cluster that needs a change.
+    /// `rank(s, r, c)` orders clusters of one kind for a region (lower first).
+    pub fn plan(
+        &mut self,
+        o: &Observation,
+        f: &Forecasts,
+        guardrails: &Guardrails,
+        rank: &dyn Fn(usize, usize, usize) -> f64,
+    ) -> Vec<Decision> {
+        let candidates = routing::candidates(o, rank);
+        let lead = |s: usize| o.services[s].startup_s + o.step_s;
+        let planned_demand: Vec<Vec<f64>> = (0..o.services.len())
+            .map(|s| {
+                (0..o.regions.len())
+                    .map(|r| f.at(s, r, lead(s), QUANTILE).max(o.services[s].demand_rps[r]))
+                    .collect()
+            })
+            .collect();
+        let planned = routing::assign(o, &candidates, &planned_demand, &mut routing::plannable_cores(o));
+        self.shares = planned
+            .iter()
+            .zip(&planned_demand)
+            .map(|(rows, d)| {
+                rows.iter()
+                    .zip(d)
+                    .map(|(row, &total)| {
+                        row.iter().map(|x| if total > 0.0 { x / total } else { 0.0 }).collect()
+                    })
+                    .collect()
+            })
+            .collect();
+
+        // Now: the demand of the coming step, over the replicas that serve now.
+        let now_demand: Vec<Vec<f64>> = (0..o.services.len())
+            .map(|s| {
+                (0..o.regions.len())
+                    .map(|r| f.at(s, r, o.step_s, 0.5).max(o.services[s].demand_rps[r]))
+                    .collect()
+            })
+            .collect();
         let mut decisions = Vec::new();
         for (s, service) in o.services.iter().enumerate() {
-            let lead = service.startup_s.max(o.step_s);
+            let mut serving: Vec<f64> = service
+                .placements
+                .iter()
+                .zip(&o.clusters)
+                .map(|(p, c)| {
+                    if c.up { rps_within(p.ready, service.service_ms, service.cpu_per_replica) } else { 0.0 }
+                })
+                .collect();
+            for (r, region) in o.regions.iter().enumerate() {
+                let d = now_demand[s][r];
+                let mut weights = vec![0.0; o.clusters.len()];
+                let mut left = d;
+                for &c in &candidates[s][r] {
+                    let take = left.min(serving[c].max(0.0));
+                    weights[c] += take;
+                    serving[c] -= take;
+                    left -= take;
+                }
+                if left > 0.0 {
+                    // More than anything serving can take: spread it like the plan, which is
+                    // where capacity is coming.
+                    let planned_total: f64 = self.shares[s][r].iter().sum();
+                    for c in 0..o.clusters.len() {
+                        let share =
+                            if planned_total > 0.0 { self.shares[s][r][c] / planned_total } else { 0.0 };
+                        weights[c] += left * share;
+                    }
+                }
+                let total: f64 = weights.iter().sum();
+                if total <= 0.0 {
+                    continue;
+                }
+                weights.iter_mut().for_each(|w| *w /= total);
+                let moved =
+                    weights.iter().zip(&service.routing[r]).any(|(a, b)| (a - b).abs() > ROUTING_TOLERANCE);
+                if !moved {
+                    continue;
+                }
+                let summary = format!(
+                    "route {region}'s {} requests: {}; edge first within the {:.0} ms SLO, overflow to the cloud",
+                    service.name,
+                    weights
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, w)| **w > 0.0)
+                        .map(|(c, w)| format!("{} {:.0} %", o.clusters[c].name, w * 100.0))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    service.slo_p95_ms
+                );
+                decisions.push(Decision {
+                    action: Action::SetRouting {
+                        service: service.name.clone(),
+                        region: region.clone(),
+                        weights: weights
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, w)| **w > 0.0)
+                            .map(|(c, w)| (o.clusters[c].name.clone(), *w))
+                            .collect(),
+                    },
+                    reason: Reason {
+                        summary,
+                        plugins: f.by.clone(),
+                        quantile: Some(0.5),
+                        horizon_s: Some(o.step_s),
+                        forecast: Some(d),
+                        observed: Some(service.demand_rps[r]),
+                        guardrail: None,
+                    },
+                });
+            }
+        }
+        decisions.extend(self.replicas(o, f, guardrails, &planned, &lead));
+        decisions
+    }
+
+    fn replicas(
+        &mut self,
+        o: &Observation,
+        f: &Forecasts,
+        guardrails: &Guardrails,
+        planned: &Assignment,
+        lead: &dyn Fn(usize) -> u32,
+    ) -> Vec<Decision> {
+        let mut decisions = Vec::new();
+        for (s, service) in o.services.iter().enumerate() {
+            let lead = lead(s);
             let bounds = guardrails.bounds(&service.name);
             for (c, cluster) in o.clusters.iter().enumerate() {
                 if !cluster.up {
@@ -44,21 +200,23 @@ impl ReplicaPlanner {
                 }
                 let placement = &service.placements[c];
                 let current = placement.ready + placement.starting + placement.pending;
-                let forecast: f64 =
-                    (0..o.regions.len()).map(|r| f.at(s, r, lead, QUANTILE) * service.routing[r][c]).sum();
+                let forecast = cluster_load(planned, s, c);
                 let observed = placement.arrival_rps;
                 if forecast <= 0.0 && observed <= 0.0 && current == 0 {
                     continue;
                 }
-                let by_forecast = replicas_for(forecast, service.service_ms, service.cpu_per_replica);
-                let by_observed = replicas_for(observed, service.service_ms, service.cpu_per_replica);
+                let budget = budget_ms(o, s, c, planned);
+                let by_forecast =
+                    replicas_for_slo(forecast, service.service_ms, service.cpu_per_replica, budget);
+                let by_observed =
+                    replicas_for_slo(observed, service.service_ms, service.cpu_per_replica, budget);
                 // Scale out on whichever is larger; scale in only when both agree, unless the
                 // operator allows a forecast alone to scale in.
                 let mut target = by_forecast.max(by_observed);
                 if guardrails.scale_in_on_forecast && by_forecast < current {
                     target = by_forecast;
                 }
-                let routed = (0..o.regions.len()).any(|r| service.routing[r][c] > 0.0);
+                let routed = forecast > 0.0 || observed > 0.0;
                 let mut clipped = None;
                 if routed && target < bounds.min_replicas {
                     target = bounds.min_replicas;
@@ -67,6 +225,11 @@ impl ReplicaPlanner {
                 if target > bounds.max_replicas {
                     target = bounds.max_replicas;
                     clipped = Some(format!("max-replicas {}", bounds.max_replicas));
+                }
+                let holdable = holdable(cluster, service.cpu_per_replica);
+                if target > holdable {
+                    target = holdable;
+                    clipped = Some(format!("{} holds at most {holdable} replicas", cluster.name));
                 }
                 let step = guardrails.max_replica_change;
                 if target > current + step {
@@ -91,12 +254,11 @@ impl ReplicaPlanner {
                     continue;
                 }
                 let summary = format!(
-                    "{} replicas of {} in {}: {current} → {target}; p{:.0} forecast {forecast:.1} req/s in {lead} s, observed {observed:.1} req/s, sized for {:.0} % utilisation",
+                    "{} replicas of {} in {}: {current} → {target}; p{:.0} forecast {forecast:.1} req/s routed here in {lead} s, observed {observed:.1} req/s, p95 kept within {budget:.0} ms",
                     if target > current { "add" } else { "remove" },
                     service.name,
                     cluster.name,
                     QUANTILE * 100.0,
-                    TARGET_UTILISATION * 100.0
                 );
                 decisions.push(Decision {
                     action: Action::SetReplicas {
@@ -125,11 +287,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn replicas_cover_demand_at_the_target_utilisation() {
+    fn replicas_cover_demand_at_the_utilisation() {
         // 100 req/s × 20 ms = 2 busy servers; at 70 % that is 2.86 → 3 single-core replicas.
-        assert_eq!(replicas_for(100.0, 20.0, 1.0), 3);
+        assert_eq!(replicas_at(100.0, 20.0, 1.0, 0.7), 3);
         // Two-core replicas serve two requests at once.
-        assert_eq!(replicas_for(100.0, 20.0, 2.0), 2);
-        assert_eq!(replicas_for(0.0, 20.0, 1.0), 0);
+        assert_eq!(replicas_at(100.0, 20.0, 2.0, 0.7), 2);
+        assert_eq!(replicas_at(0.0, 20.0, 1.0, 0.7), 0);
     }
 }

@@ -67,6 +67,12 @@ pub fn write(dir: &Path, report: &Report, runs: &[PolicyRun], scenario: &Scenari
     let json = dir.join("report.json");
     std::fs::write(&json, serde_json::to_string_pretty(report)?)
         .with_context(|| format!("writing {}", json.display()))?;
+    let names: Vec<String> = scenario.services.iter().map(|s| s.name.clone()).collect();
+    for run in runs {
+        let csv = dir.join(format!("timeline-{}.csv", run.policy));
+        std::fs::write(&csv, run.timeline.to_csv(&names))
+            .with_context(|| format!("writing {}", csv.display()))?;
+    }
     let page = dir.join("report.html");
     let text = html::render(report, runs, scenario).context("drawing the report's plots")?;
     std::fs::write(&page, text).with_context(|| format!("writing {}", page.display()))?;

@@ -146,4 +146,31 @@ impl Timeline {
         );
         self.floor_cores.push(if forecasts.is_some() { floor } else { f64::NAN });
     }
+
+    /// The series as CSV: one row per step, per service its demand, capacity, p95 and whether
+    /// the SLO was missed, then cost and cores.
+    pub fn to_csv(&self, names: &[String]) -> String {
+        let mut out = String::from("time");
+        for n in names {
+            out.push_str(&format!(",{n}_demand_rps,{n}_capacity_rps,{n}_p95_ms,{n}_violated"));
+        }
+        out.push_str(",cost_usd,busy_cores,capacity_cores\n");
+        for (i, t) in self.time.iter().enumerate() {
+            out.push_str(&t.to_string());
+            for s in &self.services {
+                out.push_str(&format!(
+                    ",{:.3},{:.3},{:.3},{}",
+                    s.demand[i],
+                    s.capacity[i],
+                    s.p95_ms[i],
+                    u8::from(s.violated[i])
+                ));
+            }
+            out.push_str(&format!(
+                ",{:.5},{:.3},{:.3}\n",
+                self.cost[i], self.busy_cores[i], self.capacity_cores[i]
+            ));
+        }
+        out
+    }
 }

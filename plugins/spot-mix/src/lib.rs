@@ -30,10 +30,11 @@
 //!   held); only when that cannot cover the need are late offerings used too.
 //! * **Scale-in.** Capacity is given up only down to what the horizons within
 //!   `scale-in-delay-s` need again (`target` above), so nodes are not released only to be
-//!   requested back; growth is not pulled forward by it. Nodes are released at the horizon
-//!   whose mix no longer needs them (make before break), never while a request for a later
-//!   horizon of the same offering is under way. Until the first horizon the cluster keeps what
-//!   it holds, so it never drops below what that horizon needs.
+//!   requested back; growth is not pulled forward by it. Nodes the first horizon's mix does
+//!   not need are released at once (a plan is made again every tick, so a release due later
+//!   would never come due); later horizons release when their mix no longer needs them (make
+//!   before break), never while a request for a later horizon of the same offering is under
+//!   way. The first mix never drops below what that horizon needs.
 //! * **Shortfall.** When every allowed node still cannot cover a horizon, the plan holds every
 //!   on-demand node and as many spot nodes as the caps allow, and logs a warning: partial
 //!   capacity beats no plan.
@@ -530,16 +531,27 @@ impl Search {
 }
 
 /// Turns per-horizon mixes into steps. For each offering the count wanted at time `t` is the
-/// largest of: what is held now, until the first horizon; and each horizon's count, from the
-/// moment it must be requested (`h − lead`, or now) until the next horizon. Steps are the
-/// times that count changes.
+/// largest of each horizon's count, from the moment it must be requested (`h − lead`, or now)
+/// until the next horizon. Nodes the first horizon does not need go now: a release takes no
+/// lead time, the first mix already keeps what the horizons soon after need again, and a plan
+/// made again every tick would otherwise never reach a release due later. Nodes it needs more
+/// of are requested at `h − lead`, what is held being kept until then. Steps are the times the
+/// count changes.
 fn schedule(offerings: &[Offering], horizons: &[u32], held: &[u32], mixes: &[Vec<u32>]) -> Vec<CapacityStep> {
     let mut steps = Vec::new();
     for (o, offering) in offerings.iter().enumerate() {
-        let mut spans = vec![(0, u64::from(horizons[0]), held[o])];
+        let mut spans = Vec::with_capacity(mixes.len() + 1);
         for (j, mix) in mixes.iter().enumerate() {
             let until = horizons.get(j + 1).map_or(u64::MAX, |&h| u64::from(h));
-            spans.push((u64::from(horizons[j].saturating_sub(offering.lead_time_s)), until, mix[o]));
+            let request = u64::from(horizons[j].saturating_sub(offering.lead_time_s));
+            if j == 0 && mix[o] <= held[o] {
+                spans.push((0, until, mix[o]));
+            } else {
+                if j == 0 {
+                    spans.push((0, request, held[o]));
+                }
+                spans.push((request, until, mix[o]));
+            }
         }
         let mut times: Vec<u64> =
             spans.iter().map(|s| s.0).chain(horizons.iter().map(|&h| u64::from(h))).collect();
@@ -807,11 +819,12 @@ mod tests {
     }
 
     #[test]
-    fn zero_demand_scales_to_zero_at_the_first_horizon() {
+    fn zero_demand_scales_to_zero_now() {
         let od = Offering { current_nodes: 3, ..on_demand(4.0, 16.0, 0.20) };
         let sp = Offering { current_nodes: 1, ..spot(4.0, 16.0, 0.06, 0.05) };
         let plan = plan_one(&mut planner(""), &request(&[600, 3600], &[0.0; 2], &[0.0; 2], vec![od, sp]));
-        assert_eq!(steps(&plan), vec![(0, 0, 600), (1, 0, 600)]);
+        // Nothing needs them at any horizon, so they go at once rather than at the first one.
+        assert_eq!(steps(&plan), vec![(0, 0, 0), (1, 0, 0)]);
         assert_cost(&plan, 0.0);
     }
 

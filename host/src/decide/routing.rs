@@ -1,0 +1,190 @@
+//! Where each region's demand should go: to clusters whose round trip leaves room for the SLO,
+//! edge sites first while they have room, then the cloud; among each kind, in the order the
+//! scorer ranks them (nearest first without one). Capacity is shared: the services and regions
+//! that can only meet their SLO at the edge take the edge first.
+
+use crate::observe::{ClusterKind, Observation};
+
+use super::sizing::{self, feasible};
+
+/// Demand in req/s per service, region and cluster.
+pub type Assignment = Vec<Vec<Vec<f64>>>;
+
+/// Clusters a region's requests for a service may go to, in order of preference.
+pub type Candidates = Vec<Vec<Vec<usize>>>;
+
+/// Candidate clusters per service and region: up, within the SLO's reach, edge sites before
+/// cloud regions, each kind in `rank` order (a lower rank is preferred). A list without a cloud
+/// region ends with the nearest one, in reach or not, to take the overflow.
+pub fn candidates(o: &Observation, rank: impl Fn(usize, usize, usize) -> f64) -> Candidates {
+    o.services
+        .iter()
+        .enumerate()
+        .map(|(s, service)| {
+            (0..o.regions.len())
+                .map(|r| {
+                    let up = (0..o.clusters.len()).filter(|&c| o.clusters[c].up);
+                    let mut list: Vec<usize> = up
+                        .clone()
+                        .filter(|&c| {
+                            feasible(o.clusters[c].rtt_ms[r], service.slo_p95_ms, service.service_ms)
+                        })
+                        .collect();
+                    list.sort_by(|&a, &b| {
+                        let edge = |c: usize| o.clusters[c].kind != ClusterKind::Edge;
+                        edge(a).cmp(&edge(b)).then(rank(s, r, a).total_cmp(&rank(s, r, b)))
+                    });
+                    // Demand beyond every candidate's room is better served late than dropped:
+                    // the nearest elastic cluster takes it, in reach or not.
+                    let nearest = |cloud_only: bool| {
+                        up.clone()
+                            .filter(|&c| !cloud_only || o.clusters[c].kind == ClusterKind::Cloud)
+                            .min_by(|&a, &b| o.clusters[a].rtt_ms[r].total_cmp(&o.clusters[b].rtt_ms[r]))
+                    };
+                    if !list.iter().any(|&c| o.clusters[c].kind == ClusterKind::Cloud) {
+                        list.extend(nearest(true).or_else(|| nearest(false).filter(|c| !list.contains(c))));
+                    }
+                    list
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Fills clusters with demand: each (service, region) in turn — those with the fewest cloud
+/// options first — sends its demand down its candidate list, each cluster taking what its
+/// remaining `cores` hold at the sizing utilisation. What no cluster holds goes to the last
+/// candidate (the least preferred, usually the elastic cloud).
+pub fn assign(
+    o: &Observation,
+    candidates: &Candidates,
+    demand: &[Vec<f64>],
+    cores: &mut [f64],
+) -> Assignment {
+    let mut out = vec![vec![vec![0.0; o.clusters.len()]; o.regions.len()]; o.services.len()];
+    let mut order: Vec<(usize, usize)> =
+        (0..o.services.len()).flat_map(|s| (0..o.regions.len()).map(move |r| (s, r))).collect();
+    let cloud_options = |s: usize, r: usize| {
+        candidates[s][r].iter().filter(|&&c| o.clusters[c].kind == ClusterKind::Cloud).count()
+    };
+    order.sort_by_key(|&(s, r)| (cloud_options(s, r), s, r));
+    for (s, r) in order {
+        let service = &o.services[s];
+        // Cores one req/s takes at the sizing utilisation.
+        let per_rps =
+            service.service_ms / 1000.0 / sizing::MAX_UTILISATION / service.cpu_per_replica.floor().max(1.0)
+                * service.cpu_per_replica;
+        let mut left = demand[s][r];
+        let list = &candidates[s][r];
+        for &c in list {
+            if left <= 0.0 {
+                break;
+            }
+            let take = left.min(cores[c].max(0.0) / per_rps);
+            out[s][r][c] += take;
+            cores[c] -= take * per_rps;
+            left -= take;
+        }
+        if left > 0.0
+            && let Some(&last) = list.last()
+        {
+            out[s][r][last] += left;
+            cores[last] -= left * per_rps;
+        }
+    }
+    out
+}
+
+/// Cores each cluster offers a plan: an edge site its ready nodes (less a little for packing),
+/// a cloud region every node its pools may grow to.
+pub fn plannable_cores(o: &Observation) -> Vec<f64> {
+    o.clusters
+        .iter()
+        .map(|c| match c.kind {
+            ClusterKind::Edge => 0.95 * c.cpu_capacity,
+            ClusterKind::Cloud => {
+                c.pools.iter().map(|p| f64::from(p.offering.max_nodes) * p.offering.vcpu).sum()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::{ClusterView, Placement, ServiceView};
+
+    fn cluster(name: &str, kind: ClusterKind, rtt: Vec<f64>, cores: f64) -> ClusterView {
+        ClusterView {
+            name: name.into(),
+            kind,
+            up: true,
+            rtt_ms: rtt,
+            peer_rtt_ms: vec![],
+            pools: vec![],
+            cpu_capacity: cores,
+            cpu_allocated: 0.0,
+            pending_pods: 0,
+        }
+    }
+
+    fn observation() -> Observation {
+        let placement = Placement { ready: 0, starting: 0, pending: 0, arrival_rps: 0.0, utilisation: 0.0 };
+        Observation {
+            time: 0,
+            step_s: 60,
+            regions: vec!["eu".into(), "ap".into()],
+            clusters: vec![
+                cluster("edge-eu", ClusterKind::Edge, vec![5.0, 170.0], 8.0),
+                cluster("edge-ap", ClusterKind::Edge, vec![170.0, 8.0], 8.0),
+                cluster("cloud-eu", ClusterKind::Cloud, vec![20.0, 150.0], 400.0),
+            ],
+            services: vec![ServiceView {
+                name: "web".into(),
+                slo_p95_ms: 150.0,
+                service_ms: 17.0,
+                cpu_per_replica: 1.0,
+                memory_gib_per_replica: 1.0,
+                startup_s: 60,
+                demand_rps: vec![0.0, 0.0],
+                placements: vec![placement.clone(), placement.clone(), placement],
+                routing: vec![vec![0.0, 0.0, 1.0]; 2],
+                p95_ms: 0.0,
+                dropped_rps: 0.0,
+            }],
+            events: vec![],
+        }
+    }
+
+    #[test]
+    fn edge_first_within_reach_then_the_cloud() {
+        let o = observation();
+        let c = candidates(&o, |_, r, c| o.clusters[c].rtt_ms[r]);
+        // eu: its edge, then the cloud; ap: only its edge is within the SLO's reach, and the
+        // cloud takes what it cannot.
+        assert_eq!(c[0], vec![vec![0, 2], vec![1, 2]]);
+    }
+
+    #[test]
+    fn demand_overflows_the_edge_into_the_cloud() {
+        let o = observation();
+        let c = candidates(&o, |_, r, c| o.clusters[c].rtt_ms[r]);
+        let mut cores = vec![4.0, 8.0, 400.0];
+        // 17 ms at 85 % busy: 1 req/s takes 0.02 cores, so 4 cores hold 200 req/s.
+        let a = assign(&o, &c, &[vec![300.0, 100.0]], &mut cores);
+        assert!((a[0][0][0] - 200.0).abs() < 1e-9, "{:?}", a[0][0]);
+        assert!((a[0][0][2] - 100.0).abs() < 1e-9);
+        assert!((a[0][1][1] - 100.0).abs() < 1e-9);
+        assert!(cores[0].abs() < 1e-9 && (cores[1] - 6.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn overflow_beyond_the_slo_goes_to_the_nearest_cloud() {
+        let mut o = observation();
+        let c = candidates(&o, |_, r, c| o.clusters[c].rtt_ms[r]);
+        assert_eq!(c[0][1], vec![1, 2]);
+        o.clusters[1].up = false;
+        let c = candidates(&o, |_, r, c| o.clusters[c].rtt_ms[r]);
+        assert_eq!(c[0][1], vec![2]);
+    }
+}
