@@ -64,11 +64,10 @@ impl Baseline {
 
     /// One tick's plan.
     pub fn plan(&mut self, o: &Observation, world: &dyn Observer) -> Plan {
-        let homes = match &self.static_peak {
-            Some(p) => p.homes(),
-            None => &self.homes,
+        let mut decisions = match &self.static_peak {
+            Some(plan) => plan.routing(o),
+            None => routing::nearest(o, &self.homes, self.label()),
         };
-        let mut decisions = routing::nearest(o, homes, self.label());
         let replicas = match &mut self.static_peak {
             Some(plan) => plan.replicas(o),
             None => self.scale(o),

@@ -20,23 +20,13 @@ pub struct StaticPeak {
     /// Nodes per cluster and pool (cloud clusters; edge pools stay as they are).
     nodes: Vec<Vec<u32>>,
     homes: Vec<Vec<bool>>,
+    /// Share of each region's requests per cluster, per service.
+    weights: Vec<Vec<Vec<f64>>>,
 }
 
-/// Peak requests/s each cluster receives per service over the whole scenario when every
-/// region goes to its nearest home.
-pub fn routed_peaks(scenario: &Scenario, homes: &[Vec<bool>]) -> Vec<Vec<f64>> {
-    let nearest: Vec<Vec<Option<usize>>> = homes
-        .iter()
-        .map(|h| {
-            (0..scenario.regions.len())
-                .map(|r| {
-                    (0..scenario.clusters.len()).filter(|&c| h[c]).min_by(|&a, &b| {
-                        scenario.clusters[a].rtt_ms[r].total_cmp(&scenario.clusters[b].rtt_ms[r])
-                    })
-                })
-                .collect()
-        })
-        .collect();
+/// Peak requests/s each cluster receives per service over the whole scenario when each region
+/// `r` of service `s` sends the share `weights[s][r][c]` to cluster `c`.
+pub fn routed_peaks(scenario: &Scenario, weights: &[Vec<Vec<f64>>]) -> Vec<Vec<f64>> {
     let mut peaks = vec![vec![0.0; scenario.clusters.len()]; scenario.services.len()];
     let mut at = vec![0.0; scenario.clusters.len()];
     for tick in 0..scenario.ticks() as i64 {
@@ -44,8 +34,8 @@ pub fn routed_peaks(scenario: &Scenario, homes: &[Vec<bool>]) -> Vec<Vec<f64>> {
         for s in 0..scenario.services.len() {
             at.iter_mut().for_each(|x| *x = 0.0);
             for (r, d) in scenario.demand(s, t).into_iter().enumerate() {
-                if let Some(c) = nearest[s][r] {
-                    at[c] += d;
+                for (x, w) in at.iter_mut().zip(&weights[s][r]) {
+                    *x += d * w;
                 }
             }
             for (p, a) in peaks[s].iter_mut().zip(&at) {
@@ -56,13 +46,74 @@ pub fn routed_peaks(scenario: &Scenario, homes: &[Vec<bool>]) -> Vec<Vec<f64>> {
     peaks
 }
 
+/// The nearest of the clusters `allowed` to region `r`.
+fn nearest(scenario: &Scenario, r: usize, allowed: impl Fn(usize) -> bool) -> Option<usize> {
+    (0..scenario.clusters.len())
+        .filter(|&c| allowed(c))
+        .min_by(|&a, &b| scenario.clusters[a].rtt_ms[r].total_cmp(&scenario.clusters[b].rtt_ms[r]))
+}
+
 impl StaticPeak {
-    /// The plan for `scenario`, its peaks read off the whole run.
+    /// The plan for `scenario`, its peaks read off the whole run. Each region goes to its
+    /// service's nearest home; where an edge site cannot hold the peak of everything sent to
+    /// it, the share it cannot hold goes to the service's nearest cloud home, all the time.
     pub fn from_scenario(scenario: &Scenario) -> Self {
         let homes: Vec<Vec<bool>> =
             scenario.services.iter().map(|s| s.replicas.iter().map(|&n| n > 0).collect()).collect();
-        let peaks = routed_peaks(scenario, &homes);
+        let clusters = scenario.clusters.len();
+        let mut weights: Vec<Vec<Vec<f64>>> = homes
+            .iter()
+            .map(|h| {
+                (0..scenario.regions.len())
+                    .map(|r| {
+                        let mut row = vec![0.0; clusters];
+                        if let Some(c) = nearest(scenario, r, |c| h[c]) {
+                            row[c] = 1.0;
+                        }
+                        row
+                    })
+                    .collect()
+            })
+            .collect();
         let target = HpaSpec::default().target_utilisation;
+        let cores_for = |s: usize, rps: f64| {
+            let spec = &scenario.services[s];
+            f64::from(replicas_at(rps, spec.service_ms, spec.cpu_per_replica, target).max(1))
+                * spec.cpu_per_replica
+        };
+        let peaks = routed_peaks(scenario, &weights);
+        for (e, cluster) in scenario.clusters.iter().enumerate().filter(|(_, c)| c.kind == ClusterKind::Edge)
+        {
+            let room: f64 = 0.95
+                * cluster
+                    .pools
+                    .iter()
+                    .map(|p| f64::from(p.nodes) * scenario.offerings[p.offering].vcpu)
+                    .sum::<f64>();
+            let wanted: f64 = (0..scenario.services.len())
+                .filter(|&s| peaks[s][e] > 0.0)
+                .map(|s| cores_for(s, peaks[s][e]))
+                .sum();
+            if wanted <= room {
+                continue;
+            }
+            let keep = room / wanted;
+            for (s, home) in homes.iter().enumerate() {
+                for r in 0..scenario.regions.len() {
+                    if weights[s][r][e] <= 0.0 {
+                        continue;
+                    }
+                    let cloud =
+                        nearest(scenario, r, |c| home[c] && scenario.clusters[c].kind == ClusterKind::Cloud);
+                    if let Some(cloud) = cloud {
+                        let moved = weights[s][r][e] * (1.0 - keep);
+                        weights[s][r][e] -= moved;
+                        weights[s][r][cloud] += moved;
+                    }
+                }
+            }
+        }
+        let peaks = routed_peaks(scenario, &weights);
         let replicas: Vec<Vec<u32>> = scenario
             .services
             .iter()
@@ -71,12 +122,15 @@ impl StaticPeak {
             .map(|((spec, peak), home)| {
                 peak.iter()
                     .zip(home)
-                    .map(|(&rps, &h)| {
-                        if h {
-                            replicas_at(rps, spec.service_ms, spec.cpu_per_replica, target).max(1)
-                        } else {
-                            0
-                        }
+                    .zip(&scenario.clusters)
+                    .map(|((&rps, &h), cluster)| {
+                        let most: f64 = cluster
+                            .pools
+                            .iter()
+                            .map(|p| f64::from(p.max_nodes) * scenario.offerings[p.offering].vcpu)
+                            .sum();
+                        let n = replicas_at(rps, spec.service_ms, spec.cpu_per_replica, target).max(1);
+                        if h { n.min((most / spec.cpu_per_replica).floor() as u32) } else { 0 }
                     })
                     .collect()
             })
@@ -132,12 +186,54 @@ impl StaticPeak {
                 counts
             })
             .collect();
-        Self { replicas, nodes, homes }
+        Self { replicas, nodes, homes, weights }
     }
 
-    /// Where each service runs.
-    pub fn homes(&self) -> &[Vec<bool>] {
-        &self.homes
+    /// Routing decisions where a region's requests do not go where the plan sends them; the
+    /// share of a cluster that is down goes to the region's nearest home that is up.
+    pub fn routing(&self, o: &Observation) -> Vec<Decision> {
+        let mut decisions = Vec::new();
+        for (s, service) in o.services.iter().enumerate() {
+            for (r, region) in o.regions.iter().enumerate() {
+                let mut row = self.weights[s][r].clone();
+                let up_home = (0..o.clusters.len())
+                    .filter(|&c| self.homes[s][c] && o.clusters[c].up)
+                    .min_by(|&a, &b| o.clusters[a].rtt_ms[r].total_cmp(&o.clusters[b].rtt_ms[r]));
+                for c in 0..row.len() {
+                    if !o.clusters[c].up && row[c] > 0.0 {
+                        if let Some(h) = up_home {
+                            row[h] += row[c];
+                        }
+                        row[c] = 0.0;
+                    }
+                }
+                let same = row.iter().zip(&service.routing[r]).all(|(a, b)| (a - b).abs() < 1e-9);
+                if same || row.iter().sum::<f64>() <= 0.0 {
+                    continue;
+                }
+                decisions.push(Decision {
+                    action: Action::SetRouting {
+                        service: service.name.clone(),
+                        region: region.clone(),
+                        weights: row
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, w)| **w > 0.0)
+                            .map(|(c, w)| (o.clusters[c].name.clone(), *w))
+                            .collect(),
+                    },
+                    reason: Reason {
+                        summary: format!(
+                            "static-peak: {region}'s {} requests to the nearest home, the edge's overflow at peak to the cloud",
+                            service.name
+                        ),
+                        plugins: vec![LABEL.into()],
+                        ..Reason::default()
+                    },
+                });
+            }
+        }
+        decisions
     }
 
     /// Replica decisions for every deployment not at its fixed count.

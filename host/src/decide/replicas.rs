@@ -10,15 +10,21 @@
 use std::collections::HashMap;
 
 use super::routing::{self, Assignment};
-use super::sizing::{SLO_MARGIN, replicas_for_slo, rps_within};
+use super::sizing::{MAX_UTILISATION, SLO_MARGIN, replicas_for_slo, rps_within};
 use super::{Decision, Reason};
 use crate::act::Action;
 use crate::config::Guardrails;
-use crate::observe::Observation;
+use crate::observe::{ClusterKind, Observation};
 use crate::predict::Forecasts;
 
 /// Forecast quantile capacity is sized for.
 pub const QUANTILE: f64 = 0.9;
+/// Utilisation up to which requests are routed to a cluster's serving replicas before the
+/// rest is spread over every candidate: below the sizing cap, so a minute's burst above the
+/// forecast has room.
+const ROUTE_UTILISATION: f64 = 0.75;
+/// Share of an edge site's cores planned replicas may fill, leaving room for packing.
+const EDGE_FILL: f64 = 0.9;
 /// A routing weight changes only when it moves by more than this, so small forecast wobbles
 /// do not churn the load balancers.
 const ROUTING_TOLERANCE: f64 = 0.02;
@@ -44,6 +50,28 @@ fn budget_ms(o: &Observation, s: usize, c: usize, assignment: &Assignment) -> f6
     let planned = (0..o.regions.len()).filter(|&r| assignment[s][r][c] > 0.0).map(|r| rtts[r]);
     let rtt = planned.reduce(f64::max).unwrap_or_else(|| rtts.iter().copied().fold(f64::INFINITY, f64::min));
     SLO_MARGIN * o.services[s].slo_p95_ms - rtt
+}
+
+/// Extra replicas per service and edge site: an edge site's nodes are paid for whether they
+/// serve or not, so the cores the sized replicas leave free go to the services planned there,
+/// in proportion to their cores, as headroom for bursts no forecast sees coming.
+fn edge_spare(o: &Observation, sized: &[Vec<u32>]) -> Vec<Vec<u32>> {
+    let mut spare = vec![vec![0; o.clusters.len()]; o.services.len()];
+    for (c, cluster) in o.clusters.iter().enumerate() {
+        if cluster.kind != ClusterKind::Edge || !cluster.up {
+            continue;
+        }
+        let cores = |s: usize| f64::from(sized[s][c]) * o.services[s].cpu_per_replica;
+        let used: f64 = (0..o.services.len()).map(cores).sum();
+        let free = EDGE_FILL * cluster.cpu_capacity - used;
+        if free <= 0.0 || used <= 0.0 {
+            continue;
+        }
+        for (s, service) in o.services.iter().enumerate() {
+            spare[s][c] = (free * cores(s) / used / service.cpu_per_replica).floor() as u32;
+        }
+    }
+    spare
 }
 
 /// Most replicas of `cpu_per_replica` cores a cluster could ever hold (every pool at its limit).
@@ -95,7 +123,19 @@ impl ReplicaPlanner {
             })
             .collect();
 
-        // Now: the demand of the coming step, over the replicas that serve now.
+        let replicas = self.replicas(o, f, guardrails, &planned, &lead);
+        // Now: the demand of the coming step, over the replicas that serve during it — those
+        // ready now, less any this plan removes.
+        let target = |s: usize, c: usize| {
+            replicas.iter().find_map(|d| match &d.action {
+                Action::SetReplicas { service, cluster, replicas }
+                    if *service == o.services[s].name && *cluster == o.clusters[c].name =>
+                {
+                    Some(*replicas)
+                }
+                _ => None,
+            })
+        };
         let now_demand: Vec<Vec<f64>> = (0..o.services.len())
             .map(|s| {
                 (0..o.regions.len())
@@ -105,31 +145,52 @@ impl ReplicaPlanner {
             .collect();
         let mut decisions = Vec::new();
         for (s, service) in o.services.iter().enumerate() {
-            let mut serving: Vec<f64> = service
+            let capacity: Vec<f64> = service
                 .placements
                 .iter()
-                .zip(&o.clusters)
-                .map(|(p, c)| {
-                    if c.up { rps_within(p.ready, service.service_ms, service.cpu_per_replica) } else { 0.0 }
+                .enumerate()
+                .map(|(c, p)| {
+                    let serving = target(s, c).map_or(p.ready, |t| t.min(p.ready));
+                    if o.clusters[c].up {
+                        rps_within(serving, service.service_ms, service.cpu_per_replica) * ROUTE_UTILISATION
+                            / MAX_UTILISATION
+                    } else {
+                        0.0
+                    }
                 })
                 .collect();
+            let mut serving = capacity.clone();
             for (r, region) in o.regions.iter().enumerate() {
                 let d = now_demand[s][r];
                 let mut weights = vec![0.0; o.clusters.len()];
                 let mut left = d;
-                for &c in &candidates[s][r] {
-                    let take = left.min(serving[c].max(0.0));
-                    weights[c] += take;
-                    serving[c] -= take;
-                    left -= take;
+                // As planned first, so routing agrees with the replicas sized for it; then into
+                // whatever the candidates still serve, in their order.
+                for pass in [true, false] {
+                    for &c in &candidates[s][r] {
+                        let planned = if pass { d * self.shares[s][r][c] } else { f64::INFINITY };
+                        let take = left.min(planned).min(serving[c].max(0.0));
+                        weights[c] += take;
+                        serving[c] -= take;
+                        left -= take;
+                    }
                 }
                 if left > 0.0 {
-                    // More than anything serving can take: spread it like the plan, which is
-                    // where capacity is coming.
+                    // More than the serving replicas take at the routing utilisation: spread the
+                    // rest over the candidates by what they serve, so they run equally hot; a
+                    // cluster whose replicas are still starting would only drop it. With nothing
+                    // serving anywhere, follow the plan, which is where capacity is coming.
+                    let list = &candidates[s][r];
+                    let total: f64 = list.iter().map(|&c| capacity[c]).sum();
                     let planned_total: f64 = self.shares[s][r].iter().sum();
                     for c in 0..o.clusters.len() {
-                        let share =
-                            if planned_total > 0.0 { self.shares[s][r][c] / planned_total } else { 0.0 };
+                        let share = if total > 0.0 {
+                            if list.contains(&c) { capacity[c] / total } else { 0.0 }
+                        } else if planned_total > 0.0 {
+                            self.shares[s][r][c] / planned_total
+                        } else {
+                            0.0
+                        };
                         weights[c] += left * share;
                     }
                 }
@@ -178,7 +239,7 @@ impl ReplicaPlanner {
                 });
             }
         }
-        decisions.extend(self.replicas(o, f, guardrails, &planned, &lead));
+        decisions.extend(replicas);
         decisions
     }
 
@@ -190,6 +251,25 @@ impl ReplicaPlanner {
         planned: &Assignment,
         lead: &dyn Fn(usize) -> u32,
     ) -> Vec<Decision> {
+        let sized: Vec<Vec<u32>> = o
+            .services
+            .iter()
+            .enumerate()
+            .map(|(s, service)| {
+                (0..o.clusters.len())
+                    .map(|c| {
+                        let budget = budget_ms(o, s, c, planned);
+                        replicas_for_slo(
+                            cluster_load(planned, s, c),
+                            service.service_ms,
+                            service.cpu_per_replica,
+                            budget,
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        let spare = edge_spare(o, &sized);
         let mut decisions = Vec::new();
         for (s, service) in o.services.iter().enumerate() {
             let lead = lead(s);
@@ -206,8 +286,7 @@ impl ReplicaPlanner {
                     continue;
                 }
                 let budget = budget_ms(o, s, c, planned);
-                let by_forecast =
-                    replicas_for_slo(forecast, service.service_ms, service.cpu_per_replica, budget);
+                let by_forecast = sized[s][c] + spare[s][c];
                 let by_observed =
                     replicas_for_slo(observed, service.service_ms, service.cpu_per_replica, budget);
                 // Scale out on whichever is larger; scale in only when both agree, unless the

@@ -51,10 +51,18 @@ pub fn candidates(o: &Observation, rank: impl Fn(usize, usize, usize) -> f64) ->
         .collect()
 }
 
-/// Fills clusters with demand: each (service, region) in turn — those with the fewest cloud
-/// options first — sends its demand down its candidate list, each cluster taking what its
-/// remaining `cores` hold at the sizing utilisation. What no cluster holds goes to the last
-/// candidate (the least preferred, usually the elastic cloud).
+/// Share of a service's requests that may take a route beyond the SLO's reach with its p95
+/// still within the SLO (the slowest 5 % do not count, less a margin).
+pub const SLOW_SHARE: f64 = 0.04;
+
+/// Fills clusters with demand, each cluster taking what its remaining `cores` hold at the
+/// sizing utilisation; what no cluster holds goes to the last candidate (the nearest cloud).
+///
+/// Regions with a cloud region in reach come last: for them the edge is a nicety. The others
+/// compete for their edge sites in two rounds. First each takes what keeps its service's
+/// overflow within [`SLOW_SHARE`] of the service's demand, smallest first, so when an edge site
+/// cannot hold everything as many services as possible still meet their SLO; then each takes
+/// what room is left.
 pub fn assign(
     o: &Observation,
     candidates: &Candidates,
@@ -62,34 +70,59 @@ pub fn assign(
     cores: &mut [f64],
 ) -> Assignment {
     let mut out = vec![vec![vec![0.0; o.clusters.len()]; o.regions.len()]; o.services.len()];
-    let mut order: Vec<(usize, usize)> =
-        (0..o.services.len()).flat_map(|s| (0..o.regions.len()).map(move |r| (s, r))).collect();
+    // Cloud regions within the SLO's reach (not the overflow one a list may end with).
     let cloud_options = |s: usize, r: usize| {
-        candidates[s][r].iter().filter(|&&c| o.clusters[c].kind == ClusterKind::Cloud).count()
-    };
-    order.sort_by_key(|&(s, r)| (cloud_options(s, r), s, r));
-    for (s, r) in order {
         let service = &o.services[s];
-        // Cores one req/s takes at the sizing utilisation.
-        let per_rps =
-            service.service_ms / 1000.0 / sizing::MAX_UTILISATION / service.cpu_per_replica.floor().max(1.0)
-                * service.cpu_per_replica;
-        let mut left = demand[s][r];
-        let list = &candidates[s][r];
-        for &c in list {
-            if left <= 0.0 {
+        candidates[s][r]
+            .iter()
+            .filter(|&&c| {
+                o.clusters[c].kind == ClusterKind::Cloud
+                    && feasible(o.clusters[c].rtt_ms[r], service.slo_p95_ms, service.service_ms)
+            })
+            .count()
+    };
+    // Cores one req/s takes at the sizing utilisation.
+    let per_rps = |s: usize| {
+        let service = &o.services[s];
+        service.service_ms / 1000.0 / sizing::MAX_UTILISATION / service.cpu_per_replica.floor().max(1.0)
+            * service.cpu_per_replica
+    };
+    let mut left: Vec<Vec<f64>> = demand.to_vec();
+    let mut fill = |s: usize, r: usize, amount: f64, out: &mut Assignment, left: &mut [Vec<f64>]| {
+        let mut want = amount.min(left[s][r]);
+        for &c in &candidates[s][r] {
+            if want <= 0.0 {
                 break;
             }
-            let take = left.min(cores[c].max(0.0) / per_rps);
+            let take = want.min(cores[c].max(0.0) / per_rps(s));
             out[s][r][c] += take;
-            cores[c] -= take * per_rps;
-            left -= take;
+            cores[c] -= take * per_rps(s);
+            want -= take;
+            left[s][r] -= take;
         }
-        if left > 0.0
-            && let Some(&last) = list.last()
+    };
+    let pairs = (0..o.services.len()).flat_map(|s| (0..o.regions.len()).map(move |r| (s, r)));
+    let (mut reach_cloud, mut edge_only): (Vec<_>, Vec<_>) =
+        pairs.partition(|&(s, r)| cloud_options(s, r) > 0);
+    let must = |s: usize, r: usize| {
+        let total: f64 = demand[s].iter().sum();
+        (demand[s][r] - SLOW_SHARE * total).max(0.0) * per_rps(s)
+    };
+    edge_only.sort_by(|a, b| must(a.0, a.1).total_cmp(&must(b.0, b.1)).then(a.cmp(b)));
+    for &(s, r) in &edge_only {
+        let total: f64 = demand[s].iter().sum();
+        fill(s, r, demand[s][r] - SLOW_SHARE * total, &mut out, &mut left);
+    }
+    reach_cloud.sort();
+    for &(s, r) in edge_only.iter().chain(&reach_cloud) {
+        fill(s, r, f64::INFINITY, &mut out, &mut left);
+    }
+    for (s, r) in edge_only.into_iter().chain(reach_cloud) {
+        if left[s][r] > 0.0
+            && let Some(&last) = candidates[s][r].last()
         {
-            out[s][r][last] += left;
-            cores[last] -= left * per_rps;
+            out[s][r][last] += left[s][r];
+            cores[last] -= left[s][r] * per_rps(s);
         }
     }
     out

@@ -5,7 +5,7 @@ use crate::latency::Queue;
 
 /// Highest utilisation replicas are sized for, whatever the latency budget allows: above it a
 /// small surprise in demand turns into a long queue.
-pub const MAX_UTILISATION: f64 = 0.85;
+pub const MAX_UTILISATION: f64 = 0.7;
 /// Share of the SLO a plan aims at, leaving room for forecast error.
 pub const SLO_MARGIN: f64 = 0.8;
 

@@ -40,7 +40,15 @@ pub fn run_policy(
     mut on_tick: impl FnMut(),
 ) -> anyhow::Result<PolicyRun> {
     let mut config = config.clone();
-    config.decisions.log = journal_dir.join(format!("decisions-{policy}.jsonl")).into();
+    let log = journal_dir.join(format!("decisions-{policy}.jsonl"));
+    // A log from an earlier run in the same folder is this run's to replace, not to extend.
+    match std::fs::remove_file(&log) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("removing the old decision log {}", log.display()));
+        }
+        _ => {}
+    }
+    config.decisions.log = log.into();
     config.decisions.fsync = crate::config::FsyncPolicy::Never;
     let mut daemon = Daemon::with_scenario(config, None, scenario.clone())
         .with_context(|| format!("starting the `{policy}` policy"))?;
