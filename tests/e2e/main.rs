@@ -12,3 +12,4 @@ mod onnx;
 mod plugin_check;
 mod plugin_new;
 mod run;
+mod simulate;

@@ -311,3 +311,28 @@ impl StaticPeak {
         decisions
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::sim::Simulator;
+    use crate::backends::sim::tests::Fixture;
+
+    #[test]
+    fn the_plan_holds_the_peak_at_the_target_on_the_cheapest_on_demand_nodes() {
+        let scenario = Fixture::new(100.0).scenario("").expect("scenario");
+        // Flat demand, every region to the one home (the cloud): its peak is the total.
+        let total: f64 = scenario.demand(0, scenario.start).iter().sum();
+        let plan = StaticPeak::from_scenario(&scenario);
+        // 10 ms per request at 50 %: total / 50 single-core replicas, four to a 4-core node.
+        let replicas = (total * 0.010 / 0.5).ceil() as u32;
+        assert_eq!(plan.replicas[0], vec![0, replicas]);
+        assert_eq!(plan.nodes[1], vec![replicas.div_ceil(4).min(4), 0]);
+        let o = Simulator::from_scenario(scenario).snapshot();
+        let d = plan.replicas(&o);
+        assert!(
+            matches!(&d[..], [Decision { action: Action::SetReplicas { replicas: n, .. }, .. }] if *n == replicas),
+            "{d:?}"
+        );
+    }
+}

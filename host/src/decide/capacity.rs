@@ -52,7 +52,8 @@ pub fn plan_nodes(
                     for (k, &q) in f.quantiles.iter().enumerate() {
                         // Spread as the plan spreads it (the current routing until there is one).
                         let share = |r: usize| shares.get(s).map_or(service.routing[r][c], |x| x[r][c]);
-                        let rps: f64 = (0..o.regions.len()).map(|r| f.at(s, r, horizon, q) * share(r)).sum();
+                        let lead = super::lead_time::node_forecast_lead_s(horizon, service.startup_s);
+                        let rps: f64 = (0..o.regions.len()).map(|r| f.at(s, r, lead, q) * share(r)).sum();
                         let n = replicas_for_slo(rps, service.service_ms, service.cpu_per_replica, budget)
                             .max(floor);
                         cpu[h * f.quantiles.len() + k] += f64::from(n) * service.cpu_per_replica;

@@ -4,6 +4,7 @@
 
 mod capacity;
 pub mod impact;
+pub mod lead_time;
 pub mod placement;
 mod policy;
 mod replicas;

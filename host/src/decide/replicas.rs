@@ -101,11 +101,20 @@ impl ReplicaPlanner {
         rank: &dyn Fn(usize, usize, usize) -> f64,
     ) -> Vec<Decision> {
         let candidates = routing::candidates(o, rank);
-        let lead = |s: usize| o.services[s].startup_s + o.step_s;
+        let lead = |s: usize| super::lead_time::replica_lead_s(o.services[s].startup_s, o.step_s);
         let planned_demand: Vec<Vec<f64>> = (0..o.services.len())
             .map(|s| {
+                // Acting on max(forecast, observed) never scales in ahead of a fall; an operator
+                // who allows a forecast alone to scale in gets the forecast alone.
                 (0..o.regions.len())
-                    .map(|r| f.at(s, r, lead(s), QUANTILE).max(o.services[s].demand_rps[r]))
+                    .map(|r| {
+                        let forecast = f.at(s, r, lead(s), QUANTILE);
+                        if guardrails.scale_in_on_forecast {
+                            forecast
+                        } else {
+                            forecast.max(o.services[s].demand_rps[r])
+                        }
+                    })
                     .collect()
             })
             .collect();
@@ -364,6 +373,80 @@ impl ReplicaPlanner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::observe::{ClusterView, Placement, PoolView, ServiceView};
+
+    /// One region, one cloud cluster 20 ms away, one service (20 ms per request, SLO 200 ms)
+    /// with `current` ready replicas receiving `observed` req/s.
+    fn world(current: u32, observed: f64) -> Observation {
+        let offering = foresight_sdk::Offering {
+            name: "m".into(),
+            vcpu: 4.0,
+            memory_gib: 16.0,
+            hourly_price: 0.2,
+            max_nodes: 100,
+            lead_time_s: 240,
+            ..Default::default()
+        };
+        Observation {
+            time: 0,
+            step_s: 60,
+            regions: vec!["eu".into()],
+            clusters: vec![ClusterView {
+                name: "cloud".into(),
+                kind: ClusterKind::Cloud,
+                up: true,
+                rtt_ms: vec![20.0],
+                peer_rtt_ms: vec![],
+                pools: vec![PoolView { offering, ready: 10, provisioning: 0 }],
+                cpu_capacity: 40.0,
+                cpu_allocated: 0.0,
+                pending_pods: 0,
+            }],
+            services: vec![ServiceView {
+                name: "web".into(),
+                slo_p95_ms: 200.0,
+                service_ms: 20.0,
+                cpu_per_replica: 1.0,
+                memory_gib_per_replica: 1.0,
+                startup_s: 60,
+                demand_rps: vec![observed],
+                placements: vec![Placement {
+                    ready: current,
+                    starting: 0,
+                    pending: 0,
+                    arrival_rps: observed,
+                    utilisation: 0.0,
+                }],
+                routing: vec![vec![1.0]],
+                p95_ms: 0.0,
+                dropped_rps: 0.0,
+            }],
+            events: vec![],
+        }
+    }
+
+    /// The same forecast at every lead and quantile.
+    fn flat(rps: f64) -> Forecasts {
+        Forecasts {
+            horizons: vec![60, 300, 900, 3600],
+            quantiles: vec![0.1, 0.5, 0.9],
+            demand: vec![vec![vec![rps; 12]]],
+            by: vec!["test@0".into()],
+            fallback_from: None,
+            refreshed: 1,
+        }
+    }
+
+    fn replicas(decisions: &[Decision]) -> Option<u32> {
+        decisions.iter().find_map(|d| match d.action {
+            Action::SetReplicas { replicas, .. } => Some(replicas),
+            _ => None,
+        })
+    }
+
+    fn plan(p: &mut ReplicaPlanner, o: &Observation, f: &Forecasts, g: &Guardrails) -> Vec<Decision> {
+        p.plan(o, f, g, &|_, r, c| o.clusters[c].rtt_ms[r])
+    }
 
     #[test]
     fn replicas_cover_demand_at_the_utilisation() {
@@ -372,5 +455,86 @@ mod tests {
         // Two-core replicas serve two requests at once.
         assert_eq!(replicas_at(100.0, 20.0, 2.0, 0.7), 2);
         assert_eq!(replicas_at(0.0, 20.0, 1.0, 0.7), 0);
+    }
+
+    #[test]
+    fn scale_out_acts_on_the_larger_of_forecast_and_observed() {
+        let g = Guardrails::default();
+        let want = replicas_for_slo(500.0, 20.0, 1.0, SLO_MARGIN * 200.0 - 20.0);
+        // The forecast says 100 req/s, 500 are arriving: size for 500.
+        let d = plan(&mut ReplicaPlanner::default(), &world(2, 500.0), &flat(100.0), &g);
+        assert_eq!(replicas(&d), Some(want));
+        // And the other way round.
+        let d = plan(&mut ReplicaPlanner::default(), &world(2, 100.0), &flat(500.0), &g);
+        assert_eq!(replicas(&d), Some(want));
+    }
+
+    #[test]
+    fn a_forecast_alone_does_not_scale_in_unless_allowed() {
+        let mut g = Guardrails::default();
+        let by_observed = replicas_for_slo(300.0, 20.0, 1.0, SLO_MARGIN * 200.0 - 20.0);
+        // 20 replicas, 300 req/s arriving, the forecast says 10: only down to what 300 need.
+        let d = plan(&mut ReplicaPlanner::default(), &world(20, 300.0), &flat(10.0), &g);
+        assert_eq!(replicas(&d), Some(by_observed));
+        g.scale_in_on_forecast = true;
+        let d = plan(&mut ReplicaPlanner::default(), &world(20, 300.0), &flat(10.0), &g);
+        assert_eq!(replicas(&d), Some(1));
+    }
+
+    #[test]
+    fn steps_are_limited_and_scale_ins_cool_down() {
+        let g = Guardrails { max_replica_change: 5, scale_in_cooldown_s: 300, ..Guardrails::default() };
+        let mut p = ReplicaPlanner::default();
+        let d = plan(&mut p, &world(2, 0.0), &flat(1000.0), &g);
+        assert_eq!(replicas(&d), Some(7));
+        assert_eq!(
+            d.iter().find_map(|d| d.reason.guardrail.clone()).as_deref(),
+            Some("max-replica-change 5")
+        );
+        // A scale-in at 0 s; the next one waits until 300 s.
+        let mut o = world(20, 0.0);
+        assert_eq!(replicas(&plan(&mut p, &o, &flat(0.0), &g)), Some(15));
+        o.time = 240;
+        o.services[0].placements[0].ready = 15;
+        assert_eq!(replicas(&plan(&mut p, &o, &flat(0.0), &g)), None);
+        o.time = 300;
+        assert_eq!(replicas(&plan(&mut p, &o, &flat(0.0), &g)), Some(10));
+    }
+
+    #[test]
+    fn max_replicas_and_cluster_size_bound_the_target() {
+        let g = Guardrails {
+            bounds: crate::config::Bounds { min_replicas: 1, max_replicas: 8 },
+            max_replica_change: 100,
+            ..Guardrails::default()
+        };
+        let d = plan(&mut ReplicaPlanner::default(), &world(2, 0.0), &flat(5000.0), &g);
+        assert_eq!(replicas(&d), Some(8));
+        let mut o = world(2, 0.0);
+        o.clusters[0].pools[0].offering.max_nodes = 3;
+        let g = Guardrails { max_replica_change: 100, ..Guardrails::default() };
+        let d = plan(&mut ReplicaPlanner::default(), &o, &flat(5000.0), &g);
+        // Three 4-core nodes hold twelve single-core replicas at most.
+        assert_eq!(replicas(&d), Some(12));
+    }
+
+    #[test]
+    fn requests_go_only_to_replicas_that_serve() {
+        let g = Guardrails::default();
+        // Two clusters, the nearer with no replica ready yet: everything goes to the other.
+        let mut o = world(4, 50.0);
+        let mut near = o.clusters[0].clone();
+        near.name = "near".into();
+        near.rtt_ms = vec![5.0];
+        o.clusters.insert(0, near);
+        let idle = Placement { ready: 0, starting: 2, pending: 0, arrival_rps: 0.0, utilisation: 0.0 };
+        o.services[0].placements.insert(0, idle);
+        o.services[0].routing = vec![vec![0.5, 0.5]];
+        let d = plan(&mut ReplicaPlanner::default(), &o, &flat(50.0), &g);
+        let routed = d.iter().find_map(|d| match &d.action {
+            Action::SetRouting { weights, .. } => Some(weights.clone()),
+            _ => None,
+        });
+        assert_eq!(routed, Some(vec![("cloud".to_owned(), 1.0)]));
     }
 }

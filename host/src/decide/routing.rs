@@ -175,7 +175,7 @@ mod tests {
             services: vec![ServiceView {
                 name: "web".into(),
                 slo_p95_ms: 150.0,
-                service_ms: 17.0,
+                service_ms: 14.0,
                 cpu_per_replica: 1.0,
                 memory_gib_per_replica: 1.0,
                 startup_s: 60,
@@ -203,12 +203,30 @@ mod tests {
         let o = observation();
         let c = candidates(&o, |_, r, c| o.clusters[c].rtt_ms[r]);
         let mut cores = vec![4.0, 8.0, 400.0];
-        // 17 ms at 85 % busy: 1 req/s takes 0.02 cores, so 4 cores hold 200 req/s.
+        // 14 ms at 70 % busy: 1 req/s takes 0.02 cores, so 4 cores hold 200 req/s.
         let a = assign(&o, &c, &[vec![300.0, 100.0]], &mut cores);
         assert!((a[0][0][0] - 200.0).abs() < 1e-9, "{:?}", a[0][0]);
         assert!((a[0][0][2] - 100.0).abs() < 1e-9);
         assert!((a[0][1][1] - 100.0).abs() < 1e-9);
         assert!(cores[0].abs() < 1e-9 && (cores[1] - 6.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_full_edge_goes_first_to_what_keeps_each_service_within_its_slo() {
+        let mut o = observation();
+        let mut b = o.services[0].clone();
+        b.name = "b".into();
+        o.services.push(b);
+        let c = candidates(&o, |_, r, c| o.clusters[c].rtt_ms[r]);
+        // `web` sends 10 % of its requests from ap, `b` all of them; the ap edge holds 400 req/s.
+        // `web` may send 4 % of its 1000 req/s elsewhere and keep its p95, so it needs 60 at the
+        // edge; `b` gets the other 340 and sends its remaining 60 to the cloud.
+        let mut cores = vec![0.0, 8.0, 400.0];
+        let a = assign(&o, &c, &[vec![900.0, 100.0], vec![0.0, 400.0]], &mut cores);
+        assert!((a[0][1][1] - 60.0).abs() < 1e-9, "{:?}", a[0][1]);
+        assert!((a[0][1][2] - 40.0).abs() < 1e-9);
+        assert!((a[1][1][1] - 340.0).abs() < 1e-9, "{:?}", a[1][1]);
+        assert!((a[1][1][2] - 60.0).abs() < 1e-9);
     }
 
     #[test]

@@ -65,10 +65,10 @@ mod tests {
 
     #[test]
     fn the_utilisation_cap_holds_when_the_budget_is_loose() {
-        // 1000 req/s × 10 ms = 10 busy servers: at most 85 % busy means 12.
-        assert_eq!(replicas_for_slo(1000.0, 10.0, 1.0, 10_000.0), 12);
-        // Two-server replicas: 6.
-        assert_eq!(replicas_for_slo(1000.0, 10.0, 2.0, 10_000.0), 6);
+        // 1000 req/s × 10 ms = 10 busy servers: at most 70 % busy means 15.
+        assert_eq!(replicas_for_slo(1000.0, 10.0, 1.0, 10_000.0), 15);
+        // Two-server replicas: 8.
+        assert_eq!(replicas_for_slo(1000.0, 10.0, 2.0, 10_000.0), 8);
         assert_eq!(replicas_for_slo(0.0, 10.0, 1.0, 100.0), 0);
     }
 

@@ -22,6 +22,8 @@ pub struct ServiceSeries {
     pub p95_ms: Vec<f64>,
     /// Requests/s offered, for weighting latency.
     pub weight: Vec<f64>,
+    /// Requests/s dropped.
+    pub dropped: Vec<f64>,
     /// Whether the SLO was missed.
     pub violated: Vec<bool>,
     /// p10, p50, p90 of total demand forecast for `BAND_LEAD_S` after the step (NaN without
@@ -89,6 +91,7 @@ impl Timeline {
                 service.placements.iter().map(|p| p.utilisation * f64::from(p.ready) * servers).sum::<f64>();
             series.demand.push(demand);
             series.weight.push(demand);
+            series.dropped.push(service.dropped_rps);
             series.capacity.push(
                 f64::from(ready) * servers * crate::backends::sim::MAX_UTILISATION * 1000.0
                     / service.service_ms,
@@ -147,21 +150,24 @@ impl Timeline {
         self.floor_cores.push(if forecasts.is_some() { floor } else { f64::NAN });
     }
 
-    /// The series as CSV: one row per step, per service its demand, capacity, p95 and whether
-    /// the SLO was missed, then cost and cores.
+    /// The series as CSV: one row per step, per service its demand, capacity, drops, p95 and
+    /// whether the SLO was missed, then cost and cores.
     pub fn to_csv(&self, names: &[String]) -> String {
         let mut out = String::from("time");
         for n in names {
-            out.push_str(&format!(",{n}_demand_rps,{n}_capacity_rps,{n}_p95_ms,{n}_violated"));
+            out.push_str(&format!(
+                ",{n}_demand_rps,{n}_capacity_rps,{n}_dropped_rps,{n}_p95_ms,{n}_violated"
+            ));
         }
         out.push_str(",cost_usd,busy_cores,capacity_cores\n");
         for (i, t) in self.time.iter().enumerate() {
             out.push_str(&t.to_string());
             for s in &self.services {
                 out.push_str(&format!(
-                    ",{:.3},{:.3},{:.3},{}",
+                    ",{:.3},{:.3},{:.3},{:.3},{}",
                     s.demand[i],
                     s.capacity[i],
+                    s.dropped[i],
                     s.p95_ms[i],
                     u8::from(s.violated[i])
                 ));

@@ -229,4 +229,4 @@ impl Actuator for Simulator {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

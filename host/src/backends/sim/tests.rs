@@ -6,13 +6,13 @@ use super::{Scenario, ScenarioError, Simulator};
 use crate::act::{Action, Outcome};
 use crate::observe::Observer;
 
-/// A scenario folder with a flat 2-day trace (`value` req/s at 5-minute steps).
-struct Fixture {
+/// A scenario folder (for this crate's tests) with a flat 2-day trace (`value` req/s at 5-minute steps).
+pub(crate) struct Fixture {
     dir: tempfile::TempDir,
 }
 
 impl Fixture {
-    fn new(value: f64) -> Self {
+    pub(crate) fn new(value: f64) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut csv = String::from("timestamp,value\n");
         for i in 0..(2 * 288) {
@@ -27,7 +27,7 @@ impl Fixture {
         self.dir.path().join("scenario.toml")
     }
 
-    fn scenario(&self, extra: &str) -> Result<Scenario, ScenarioError> {
+    pub(crate) fn scenario(&self, extra: &str) -> Result<Scenario, ScenarioError> {
         std::fs::write(self.path(), format!("{BASE}{extra}")).expect("write scenario");
         Scenario::load(&self.path())
     }
