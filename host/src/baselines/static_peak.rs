@@ -98,17 +98,17 @@ impl StaticPeak {
                 continue;
             }
             let keep = room / wanted;
-            for (s, home) in homes.iter().enumerate() {
-                for r in 0..scenario.regions.len() {
-                    if weights[s][r][e] <= 0.0 {
+            for (rows, home) in weights.iter_mut().zip(&homes) {
+                for (r, row) in rows.iter_mut().enumerate() {
+                    if row[e] <= 0.0 {
                         continue;
                     }
                     let cloud =
                         nearest(scenario, r, |c| home[c] && scenario.clusters[c].kind == ClusterKind::Cloud);
                     if let Some(cloud) = cloud {
-                        let moved = weights[s][r][e] * (1.0 - keep);
-                        weights[s][r][e] -= moved;
-                        weights[s][r][cloud] += moved;
+                        let moved = row[e] * (1.0 - keep);
+                        row[e] -= moved;
+                        row[cloud] += moved;
                     }
                 }
             }

@@ -97,6 +97,8 @@ pub fn run(
     });
 
     let mut daemon = Daemon::new(config, watched)?;
+    // The simulated backend holds the week before the start, as a metrics store would.
+    daemon.prefill_history(crate::simulate::PREFILL_S);
     let services = daemon.service_names();
     let mut done = 0;
     let mut stopped_by = None;
