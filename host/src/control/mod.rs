@@ -308,8 +308,15 @@ impl Daemon {
                 let rank = crate::decide::placement::cluster_ranks(&observation, f, &self.roles.scorer);
                 let mut decisions =
                     self.planner.plan(&observation, f, &self.config.guardrails, &|s, r, c| rank[s][r][c]);
+                let placements = crate::decide::placement::place_pods(
+                    &observation,
+                    &self.sim,
+                    &decisions,
+                    &self.roles.scorer,
+                );
                 let nodes =
                     plan_nodes(&observation, f, &decisions, self.planner.shares(), &self.roles.cost_model);
+                decisions.extend(placements);
                 decisions.extend(nodes);
                 let plan = Plan { decisions };
                 self.last_impact = Some(crate::decide::impact::predict_p95(&observation, &plan, f));
@@ -334,8 +341,11 @@ impl Daemon {
                 &plan.decisions,
                 &self.config.guardrails,
             );
+            // Everything decided for one service goes to whichever side decides that service.
             let service_of = |d: &crate::decide::Decision| match &d.action {
-                crate::act::Action::SetReplicas { service, .. } => Some(service.clone()),
+                crate::act::Action::SetReplicas { service, .. }
+                | crate::act::Action::SetRouting { service, .. }
+                | crate::act::Action::PlacePod { service, .. } => Some(service.clone()),
                 _ => None,
             };
             let canary: Vec<_> =

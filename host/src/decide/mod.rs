@@ -48,7 +48,7 @@ pub struct Decision {
 /// Everything a tick decided.
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct Plan {
-    /// Decisions in the order they are applied: replicas first, then nodes.
+    /// Decisions in the order they are applied: routing, replicas, placements, then nodes.
     pub decisions: Vec<Decision>,
 }
 

@@ -143,7 +143,7 @@ pub fn plannable_cores(o: &Observation) -> Vec<f64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::observe::{ClusterView, Placement, ServiceView};
 
@@ -161,7 +161,7 @@ mod tests {
         }
     }
 
-    fn observation() -> Observation {
+    pub(crate) fn observation() -> Observation {
         let placement = Placement { ready: 0, starting: 0, pending: 0, arrival_rps: 0.0, utilisation: 0.0 };
         Observation {
             time: 0,
