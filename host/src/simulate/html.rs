@@ -176,7 +176,7 @@ pub fn render(report: &Report, runs: &[PolicyRun], scenario: &Scenario) -> anyho
             "<h2>Control overhead against latency gained</h2><p class=\"note\">What forecasting and planning cost \
              in the control loop's own CPU time, beside the SLO minutes and money it saved against each baseline.</p>\
              <table><tr><th>against</th><th>SLO-violation minutes (theirs → ours)</th><th>cost ratio (ours / theirs)</th>\
-             <th>extra control CPU, s</th><th>control CPU per SLO minute avoided, s</th></tr>",
+             <th>extra control CPU, s</th><th>control CPU per SLO minute avoided, ms</th></tr>",
         );
         let ours = &report.policies["predictive"];
         for (name, c) in &report.comparison {
@@ -189,7 +189,7 @@ pub fn render(report: &Report, runs: &[PolicyRun], scenario: &Scenario) -> anyho
                 theirs.slo_violation_minutes,
                 ours.slo_violation_minutes,
                 c.cost_ratio,
-                if avoided > 0.0 { format!("{:.3}", extra / avoided) } else { "–".into() }
+                if avoided > 0.0 { format!("{:.2}", extra * 1000.0 / avoided) } else { "–".into() }
             )?;
         }
         html.push_str("</table>");
