@@ -157,6 +157,8 @@ fn it_serves_metrics_status_and_decisions_while_ticking_and_stops_on_sigterm() {
         "foresight_plugin_calls_total",
         "foresight_plugin_call_seconds_total",
         "foresight_cost_total",
+        "foresight_control_cpu_seconds_total",
+        "foresight_predicted_p95_ms{service=\"checkout\"}",
         "foresight_decisions_total",
         "foresight_forecast_scored_total{plugin=\"seasonal-naive@0.1.0\",horizon_s=\"60\"}",
         "foresight_forecast_mape{plugin=\"seasonal-naive@0.1.0\",horizon_s=\"300\"}",

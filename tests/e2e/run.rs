@@ -38,7 +38,9 @@ fn the_daemon_ticks_and_journals_decisions_with_reasons() {
     assert_eq!(decisions.len(), outcomes.len(), "every decision has its outcome");
     for d in &decisions {
         assert!(!d["reason"]["summary"].as_str().unwrap_or("").is_empty(), "{d}");
-        assert!(d["reason"]["plugins"][0].as_str().is_some_and(|p| p.starts_with("seasonal-naive@")), "{d}");
+        // Placements are the scorer's; everything else starts from the forecast.
+        let by = if d["action"]["kind"] == "place-pod" { "latency-aware@" } else { "seasonal-naive@" };
+        assert!(d["reason"]["plugins"][0].as_str().is_some_and(|p| p.starts_with(by)), "{d}");
     }
 }
 

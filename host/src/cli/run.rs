@@ -179,6 +179,9 @@ fn publish(shared: &Shared, daemon: &Daemon, summary: &crate::control::TickSumma
     let roles: Vec<(&str, _)> = roles.iter().map(|(n, s)| (*n, s.clone())).collect();
     shared.metrics.totals(&roles, daemon.ledger(), services);
     shared.metrics.experiments(&daemon.experiments());
+    if let Some(predicted) = daemon.last_impact() {
+        shared.metrics.predicted_latency(services, predicted);
+    }
     let accuracy = daemon.forecast_accuracy();
     shared.metrics.forecast_accuracy(&accuracy);
     shared.accuracy.store(Arc::new(serde_json::json!({

@@ -350,7 +350,11 @@ impl Daemon {
             };
             let canary: Vec<_> =
                 candidate.iter().filter(|d| service_of(d).is_some_and(|s| exp.takes(&s))).cloned().collect();
-            if canary.is_empty() {
+            // A shadow takes no service: its decisions are journaled. A canary decides its
+            // share of services even on a tick it leaves them alone, so the live ones go.
+            let is_canary =
+                plan.decisions.iter().chain(&candidate).any(|d| service_of(d).is_some_and(|s| exp.takes(&s)));
+            if !is_canary {
                 shadow_records.extend(candidate.into_iter().enumerate().map(|(index, d)| Record::Decision {
                     tick,
                     time: observation.time,

@@ -76,6 +76,8 @@ pub struct Metrics {
     plugin_quarantines: Family<Role, Counter>,
     plugin_quarantined: Family<Role, Gauge>,
     slo_minutes: Family<ServiceLabel, Counter<f64, AtomicU64>>,
+    predicted_p95: Family<ServiceLabel, Gauge<f64, AtomicU64>>,
+    control_cpu: Counter<f64, AtomicU64>,
     cost: Counter<f64, AtomicU64>,
     dropped: Counter<f64, AtomicU64>,
     experiment_decisions: Family<ExperimentLabel, Gauge>,
@@ -160,6 +162,18 @@ impl Metrics {
             "slo_violation_minutes",
             "Minutes a service spent over its SLO",
             slo_minutes.clone(),
+        );
+        let predicted_p95 = Family::<ServiceLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "predicted_p95_ms",
+            "p95 latency the last plan is predicted to give each service, from the queueing model (alert when over the SLO)",
+            predicted_p95.clone(),
+        );
+        let control_cpu = Counter::<f64, AtomicU64>::default();
+        registry.register(
+            "control_cpu_seconds",
+            "CPU time the loop spent forecasting and planning (plugins included)",
+            control_cpu.clone(),
         );
         let cost = Counter::<f64, AtomicU64>::default();
         registry.register("cost", "Spend so far (node-hours × price)", cost.clone());
@@ -248,6 +262,8 @@ impl Metrics {
             plugin_quarantines,
             plugin_quarantined,
             slo_minutes,
+            predicted_p95,
+            control_cpu,
             cost,
             dropped,
             seen: Mutex::new(Seen::default()),
@@ -265,6 +281,7 @@ impl Metrics {
         let total = (s.observe_ms + s.predict_ms + s.decide_ms + s.act_ms) / 1e3;
         self.stage_seconds.get_or_create(&Stage { stage: "total".into() }).observe(total);
         self.ticks.inc();
+        self.control_cpu.inc_by(summary.control_cpu_s);
         if summary.skipped_acting {
             self.skipped.inc();
         }
@@ -272,6 +289,14 @@ impl Metrics {
             self.decisions
                 .get_or_create(&DecisionLabel { kind: kind.clone(), outcome: outcome.clone() })
                 .inc();
+        }
+    }
+
+    /// Publishes the p95 the last plan was predicted to give each service (infinite when
+    /// nothing would serve it).
+    pub fn predicted_latency(&self, services: &[String], predicted: &[f64]) {
+        for (service, p95) in services.iter().zip(predicted) {
+            self.predicted_p95.get_or_create(&ServiceLabel { service: service.clone() }).set(*p95);
         }
     }
 
