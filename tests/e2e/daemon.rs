@@ -361,6 +361,33 @@ fn a_shadow_experiment_records_decisions_and_applies_none() {
 }
 
 #[test]
+fn a_shadow_scorer_plans_placements_and_applies_none() {
+    let mut d = Daemon::start_with(|config| {
+        let mut text = std::fs::read_to_string(config).expect("read");
+        text.push_str(
+            "\n[[experiments]]\nname = \"price-first\"\nrole = \"scorer\"\nfile = \"latency-aware.wasm\"\nconfig = { weight-price = 100.0 }\nmode = \"shadow\"\n",
+        );
+        std::fs::write(config, text).expect("write");
+    });
+    d.wait_ready();
+    d.wait_for("shadow scorer decisions", |s| s["experiments"][0]["decisions"].as_u64().unwrap_or(0) > 0);
+    d.signal("-TERM");
+    assert!(d.child.wait().expect("wait").success());
+    let records = d.records();
+    let shadow: Vec<_> = records.iter().filter(|r| r["source"] == "price-first").collect();
+    assert!(!shadow.is_empty(), "no shadow decision journaled");
+    assert!(
+        shadow.iter().any(|r| r["action"]["kind"] == "set-replicas" || r["action"]["kind"] == "place-pod")
+    );
+    for s in shadow {
+        let applied = records
+            .iter()
+            .any(|r| r["record"] == "outcome" && r["tick"] == s["tick"] && r["index"] == s["index"]);
+        assert!(!applied, "a shadow decision was applied: {s}");
+    }
+}
+
+#[test]
 fn a_canary_experiment_applies_its_decisions_for_its_share_only() {
     let mut d = Daemon::start_with(|config| {
         let mut text = std::fs::read_to_string(config).expect("read");

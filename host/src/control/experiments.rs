@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::config::{Experiment, ExperimentMode, Guardrails};
 use crate::decide::{Decision, ReplicaPlanner, plan_nodes};
 use crate::observe::{Observation, Observer};
-use crate::plugins::{ForecastPolicy, Guarded, Native, PlanPolicy, QuarantineRule, Runtime};
+use crate::plugins::{ForecastPolicy, Guarded, Native, PlanPolicy, QuarantineRule, Runtime, ScorePolicy};
 use crate::predict::{Forecasts, Predictor};
 
 /// One experiment's running state.
@@ -24,6 +24,7 @@ pub struct Running {
     forecaster: Option<Guarded<dyn ForecastPolicy>>,
     predictor: Predictor,
     cost_model: Option<Guarded<dyn PlanPolicy>>,
+    scorer: Option<Guarded<dyn ScorePolicy>>,
     planner: ReplicaPlanner,
     score: Score,
     candidate_prev: Option<Forecasts>,
@@ -128,7 +129,7 @@ impl Running {
             duration: spec.limits.quarantine(),
         };
         let native = |e: foresight_sdk::PluginError| anyhow::anyhow!("built-in baseline: {e}");
-        let (forecaster, cost_model) = match kind {
+        let (forecaster, cost_model, scorer) = match kind {
             PluginKind::Forecaster => (
                 Some(Guarded::new(
                     &spec.name,
@@ -136,6 +137,7 @@ impl Running {
                     Arc::new(Native::<seasonal_naive::SeasonalNaive>::forecaster("").map_err(native)?),
                     rule,
                 )),
+                None,
                 None,
             ),
             PluginKind::CostModel => (
@@ -146,13 +148,18 @@ impl Running {
                     Arc::new(Native::<spot_mix::SpotMix>::cost_model("").map_err(native)?),
                     rule,
                 )),
+                None,
             ),
-            PluginKind::Scorer => {
-                anyhow::bail!(
-                    "experiment `{}`: the planner does not consult a scorer yet, so a scorer experiment would decide nothing",
-                    spec.name
-                )
-            }
+            PluginKind::Scorer => (
+                None,
+                None,
+                Some(Guarded::new(
+                    &spec.name,
+                    plugin as Arc<dyn ScorePolicy>,
+                    Arc::new(Native::<latency_aware::LatencyAware>::scorer("").map_err(native)?),
+                    rule,
+                )),
+            ),
         };
         Ok(Self {
             spec: spec.clone(),
@@ -161,6 +168,7 @@ impl Running {
             forecaster,
             predictor: Predictor::new(refresh_s),
             cost_model,
+            scorer,
             planner: ReplicaPlanner::default(),
             score: Score::default(),
             candidate_prev: None,
@@ -225,6 +233,15 @@ impl Running {
             }
             (PluginKind::CostModel, _, Some(cost_model), Some(f)) => {
                 plan_nodes(o, f, live_decisions, &[], cost_model)
+            }
+            // A candidate scorer ranks clusters and nodes for the live forecast.
+            (PluginKind::Scorer, _, _, Some(f)) if self.scorer.is_some() => {
+                let scorer = self.scorer.as_ref().expect("checked");
+                let rank = crate::decide::placement::cluster_ranks(o, f, scorer);
+                let mut d = self.planner.plan(o, f, guardrails, &|s, r, c| rank[s][r][c]);
+                let placed = crate::decide::placement::place_pods(o, observer, &d, scorer);
+                d.extend(placed);
+                d
             }
             _ => Vec::new(),
         };
