@@ -125,11 +125,12 @@ impl Timeline {
                         }
                     };
                     let low: f64 = (0..before.regions.len()).map(|r| f.at(s, r, FLOOR_LEAD_S, 0.1)).sum();
+                    // Sized as the planner sizes replicas, so the floor compares with the nodes held.
                     floor += f64::from(replicas_at(
                         low * cloud_share,
                         service.service_ms,
                         service.cpu_per_replica,
-                        1.0,
+                        crate::decide::sizing::MAX_UTILISATION,
                     )) * service.cpu_per_replica;
                     [at(0.1), at(0.5), at(0.9)]
                 }
