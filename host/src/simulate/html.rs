@@ -123,6 +123,17 @@ fn chart(
     Ok(svg)
 }
 
+/// Seconds of a lead label (`45s`, `5m`, `1h`), for ordering.
+fn lead_seconds(label: &str) -> u64 {
+    let (n, unit) = label.split_at(label.len().saturating_sub(1));
+    let n: u64 = n.parse().unwrap_or(u64::MAX);
+    match unit {
+        "h" => n.saturating_mul(3600),
+        "m" => n.saturating_mul(60),
+        _ => n,
+    }
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
@@ -294,7 +305,9 @@ pub fn render(report: &Report, runs: &[PolicyRun], scenario: &Scenario) -> anyho
         }
         if let Some(accuracy) = &ours.forecast_accuracy {
             html.push_str("<h2>Forecast accuracy</h2><table><tr><th>lead</th><th>MAPE</th><th>MASE</th><th>p10–p90 coverage</th></tr>");
-            for (lead, a) in accuracy {
+            let mut leads: Vec<_> = accuracy.iter().collect();
+            leads.sort_by_key(|(lead, _)| lead_seconds(lead));
+            for (lead, a) in leads {
                 write!(
                     html,
                     "<tr><td>{lead}</td><td>{}</td><td>{}</td><td>{:.0} %</td></tr>",
@@ -326,4 +339,21 @@ pub fn render(report: &Report, runs: &[PolicyRun], scenario: &Scenario) -> anyho
     }
     html.push_str("</body></html>\n");
     Ok(html)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leads_sort_by_time_not_by_spelling() {
+        let mut leads = vec!["15m", "1h", "1m", "45s", "5m"];
+        leads.sort_by_key(|l| lead_seconds(l));
+        assert_eq!(leads, ["45s", "1m", "5m", "15m", "1h"]);
+    }
+
+    #[test]
+    fn text_is_escaped() {
+        assert_eq!(escape("a<b>&c"), "a&lt;b&gt;&amp;c");
+    }
 }
