@@ -57,7 +57,7 @@ pub fn pack(pods: &[PodRequest], bins: &mut [(f64, f64)]) -> Vec<PodRequest> {
 
 /// One node group's answer to the pending pods: nodes to add and the waste they leave.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Option_ {
+pub struct Expansion {
     /// Pool index.
     pub pool: usize,
     /// Nodes to add.
@@ -70,8 +70,8 @@ pub struct Option_ {
 
 /// The least-waste expander's choice among the groups of a cluster, or `None` when no group
 /// can take any of the pods.
-pub fn least_waste(cluster: &ClusterView, pods: &[PodRequest]) -> Option<Option_> {
-    let mut best: Option<Option_> = None;
+pub fn least_waste(cluster: &ClusterView, pods: &[PodRequest]) -> Option<Expansion> {
+    let mut best: Option<Expansion> = None;
     for (p, pool) in cluster.pools.iter().enumerate() {
         let room = pool.offering.max_nodes.saturating_sub(pool.ready + pool.provisioning);
         let (vcpu, gib) = (pool.offering.vcpu, pool.offering.memory_gib);
@@ -106,7 +106,7 @@ pub fn least_waste(cluster: &ClusterView, pods: &[PodRequest]) -> Option<Option_
         }
         let n = bins.len() as f64;
         let waste = (n * vcpu - cpu) / (n * vcpu) + (n * gib - mem) / (n * gib);
-        let option = Option_ { pool: p, nodes: bins.len() as u32, waste, pods: taken };
+        let option = Expansion { pool: p, nodes: bins.len() as u32, waste, pods: taken };
         if best.is_none_or(|b| waste < b.waste - 1e-12) {
             best = Some(option);
         }
