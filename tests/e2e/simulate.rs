@@ -18,8 +18,20 @@ fn short_scenario(dir: &Path) -> PathBuf {
 }
 
 fn simulate(dir: &Path, scenario: &Path, out: &Path, policies: &[&str]) -> std::process::Output {
+    simulate_with(dir, scenario, out, policies, &[])
+}
+
+fn simulate_with(
+    dir: &Path,
+    scenario: &Path,
+    out: &Path,
+    policies: &[&str],
+    extra: &[&str],
+) -> std::process::Output {
     foresight()
-        .args(["simulate", "--seed", "3", "--quiet", "--scenario"])
+        .args(["simulate", "--seed", "3", "--quiet"])
+        .args(extra)
+        .arg("--scenario")
         .arg(scenario)
         .arg("--out")
         .arg(out)
@@ -40,7 +52,13 @@ fn every_policy_is_reported_side_by_side() {
     let dir = tempfile::tempdir().expect("tempdir");
     let scenario = short_scenario(dir.path());
     let out = dir.path().join("report");
-    let run = simulate(dir.path(), &scenario, &out, &["predictive", "hpa", "kube-default", "static-peak"]);
+    let run = simulate_with(
+        dir.path(),
+        &scenario,
+        &out,
+        &["predictive", "hpa", "kube-default", "static-peak"],
+        &["--discount", "half=0.5"],
+    );
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success(), "{stdout}{}", String::from_utf8_lossy(&run.stderr));
     assert!(stdout.contains("predictive vs hpa:"), "{stdout}");
@@ -73,6 +91,10 @@ fn every_policy_is_reported_side_by_side() {
     assert!(ours["forecast_accuracy"]["1h"]["coverage"].as_f64().is_some(), "{ours}");
     assert!(ours["latency_prediction"]["checkout"]["steps"].as_u64().is_some_and(|n| n > 0), "{ours}");
     assert!(ours["commitment"][0]["committed_cores"].as_f64().is_some(), "{ours}");
+    assert_eq!(
+        (ours["commitment"][0]["offer"].as_str(), ours["commitment"][0]["discount"].as_f64()),
+        (Some("half"), Some(0.5))
+    );
     assert!(ours["control_cpu_seconds"].as_f64().unwrap() > 0.0);
     assert!(r["policies"]["hpa"]["forecast_accuracy"].is_null());
     assert!(r["comparison"]["hpa"]["cost_ratio"].as_f64().is_some());
@@ -103,6 +125,10 @@ fn an_unknown_policy_or_scenario_is_refused_with_the_choices() {
     assert!(!run.status.success());
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("unknown policy `vpa`") && stderr.contains("kube-default"), "{stderr}");
+
+    let run = simulate_with(dir.path(), &short_scenario(dir.path()), &out, &["hpa"], &["--discount", "half"]);
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("NAME=DISCOUNT"));
 
     let run = simulate(dir.path(), &dir.path().join("missing.toml"), &out, &["hpa"]);
     assert!(!run.status.success());

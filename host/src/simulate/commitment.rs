@@ -17,6 +17,25 @@ pub struct Offer {
     pub discount: f64,
 }
 
+impl std::str::FromStr for Offer {
+    type Err = String;
+
+    /// `NAME=DISCOUNT`, the discount a fraction in (0, 1).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let fix = || {
+            format!(
+                "`{s}` is not NAME=DISCOUNT with the discount in (0, 1); write it like `reserved-1y=0.37`"
+            )
+        };
+        let (name, discount) = s.split_once('=').ok_or_else(fix)?;
+        let discount: f64 = discount.trim().parse().map_err(|_| fix())?;
+        if name.trim().is_empty() || !(discount > 0.0 && discount < 1.0) {
+            return Err(fix());
+        }
+        Ok(Self { name: name.trim().to_owned(), discount })
+    }
+}
+
 /// Offers typical of the large clouds, used when none are given.
 pub fn default_offers() -> Vec<Offer> {
     [("savings-plan-1y", 0.28), ("reserved-1y", 0.37), ("reserved-3y", 0.57)]
@@ -115,6 +134,18 @@ mod tests {
         assert!((a.saving_share - 0.4).abs() < 1e-9);
         assert!((a.share_of_capacity - 0.8).abs() < 1e-9);
         assert!((a.saving_usd_per_month - 20.0 * 730.0 / 4.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn offers_parse_and_bad_ones_say_how_to_write_them() {
+        assert_eq!(
+            "reserved-1y=0.37".parse::<Offer>(),
+            Ok(Offer { name: "reserved-1y".into(), discount: 0.37 })
+        );
+        for bad in ["reserved", "x=1.5", "=0.3", "x=abc", "x=0"] {
+            let e = bad.parse::<Offer>().unwrap_err();
+            assert!(e.contains("NAME=DISCOUNT"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub fn run_policy(
     scenario: &Scenario,
     policy: PolicyName,
     journal_dir: &Path,
+    offers: &[commitment::Offer],
     mut on_tick: impl FnMut(),
 ) -> anyhow::Result<PolicyRun> {
     let mut config = config.clone();
@@ -65,7 +66,7 @@ pub fn run_policy(
         timeline.record(&before, &after, step, daemon.last_forecasts(), daemon.last_impact());
         on_tick();
     }
-    let report = PolicyReport::from_run(&daemon, &timeline, control_cpu_s, scenario);
+    let report = PolicyReport::from_run(&daemon, &timeline, control_cpu_s, scenario, offers);
     Ok(PolicyRun { policy, report, timeline })
 }
 

@@ -133,6 +133,7 @@ impl PolicyReport {
         timeline: &Timeline,
         control_cpu_seconds: f64,
         scenario: &Scenario,
+        offers: &[commitment::Offer],
     ) -> Self {
         let ledger = daemon.ledger();
         let names: Vec<String> = scenario.services.iter().map(|s| s.name.clone()).collect();
@@ -211,7 +212,7 @@ impl PolicyReport {
                 &hourly(&timeline.floor_cores),
                 &hourly(&timeline.cloud_cores),
                 on_demand_core_price(scenario),
-                &commitment::default_offers(),
+                offers,
             )
         });
         Self {
