@@ -11,5 +11,6 @@ mod forecast;
 mod onnx;
 mod plugin_check;
 mod plugin_new;
+mod prometheus;
 mod run;
 mod simulate;
