@@ -184,6 +184,19 @@ impl ReplicaPlanner {
                         left -= take;
                     }
                 }
+                // Beyond every candidate: a request served slowly from further away beats one
+                // dropped, so clusters out of the SLO's reach with idle replicas take the rest,
+                // nearest first.
+                let mut further: Vec<usize> = (0..o.clusters.len())
+                    .filter(|c| !candidates[s][r].contains(c) && serving[*c] > 0.0)
+                    .collect();
+                further.sort_by(|&a, &b| o.clusters[a].rtt_ms[r].total_cmp(&o.clusters[b].rtt_ms[r]));
+                for c in further {
+                    let take = left.min(serving[c]);
+                    weights[c] += take;
+                    serving[c] -= take;
+                    left -= take;
+                }
                 if left > 0.0 {
                     // More than the serving replicas take at the routing utilisation: spread the
                     // rest over the candidates by what they serve, so they run equally hot; a
@@ -516,6 +529,40 @@ mod tests {
         let d = plan(&mut ReplicaPlanner::default(), &o, &flat(5000.0), &g);
         // Three 4-core nodes hold twelve single-core replicas at most.
         assert_eq!(replicas(&d), Some(12));
+    }
+
+    #[test]
+    fn beyond_every_candidate_idle_replicas_further_away_serve_rather_than_drop() {
+        let g = Guardrails::default();
+        // eu's cluster has one replica for 200 req/s; ap's cluster, 150 ms from eu and out of
+        // the SLO's reach, has ten replicas and little to do.
+        let mut o = world(1, 200.0);
+        o.regions.push("ap".into());
+        o.clusters[0].rtt_ms.push(150.0);
+        let mut far = o.clusters[0].clone();
+        far.name = "far".into();
+        far.rtt_ms = vec![150.0, 10.0];
+        o.clusters.push(far);
+        let service = &mut o.services[0];
+        service.demand_rps = vec![200.0, 10.0];
+        service.placements.push(Placement {
+            ready: 10,
+            starting: 0,
+            pending: 0,
+            arrival_rps: 10.0,
+            utilisation: 0.1,
+        });
+        service.routing = vec![vec![1.0, 0.0], vec![0.0, 1.0]];
+        let mut f = flat(0.0);
+        f.demand = vec![vec![vec![200.0; 12], vec![10.0; 12]]];
+        let d = plan(&mut ReplicaPlanner::default(), &o, &f, &g);
+        let eu = d.iter().find_map(|d| match &d.action {
+            Action::SetRouting { region, weights, .. } if region == "eu" => Some(weights.clone()),
+            _ => None,
+        });
+        let eu = eu.expect("eu is re-routed");
+        assert!(eu.iter().any(|(c, w)| c == "far" && *w > 0.0), "{eu:?}");
+        assert!(eu.iter().any(|(c, w)| c == "cloud" && *w > 0.0), "{eu:?}");
     }
 
     #[test]
