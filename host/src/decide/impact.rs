@@ -4,12 +4,9 @@
 
 use super::Plan;
 use crate::act::Action;
-use crate::latency::{Queue, Route, latency_quantile_ms};
+use crate::latency::serve;
 use crate::observe::Observation;
 use crate::predict::Forecasts;
-
-/// A queue is cut off at this utilisation, as the backends' load balancers do.
-const MAX_UTILISATION: f64 = crate::backends::sim::MAX_UTILISATION;
 
 /// Predicted p95 per service, ms, over the step after `plan`: its routing, the replicas that
 /// serve during the step (ready ones, fewer where the plan scales in) and the median forecast
@@ -56,30 +53,8 @@ pub fn predict_p95(o: &Observation, plan: &Plan, f: &Forecasts) -> Vec<f64> {
 pub fn p95_of(o: &Observation, s: usize, routing: &[Vec<f64>], serving: &[u32], demand: &[f64]) -> f64 {
     let service = &o.services[s];
     let servers_per_replica = service.cpu_per_replica.floor().max(1.0) as u32;
-    let service_time_s = service.service_ms / 1000.0;
-    let queues: Vec<(Queue, f64)> = (0..o.clusters.len())
-        .map(|c| {
-            let arrivals: f64 = demand.iter().zip(routing).map(|(d, row)| d * row[c]).sum();
-            let servers = if o.clusters[c].up { serving[c] * servers_per_replica } else { 0 };
-            let capacity = f64::from(servers) / service_time_s;
-            let admitted = arrivals.min(MAX_UTILISATION * capacity);
-            let admit = if arrivals > 0.0 { admitted / arrivals } else { 0.0 };
-            (Queue { arrival_rate: admitted, service_time_s, servers }, admit)
-        })
-        .collect();
-    let mut routes = Vec::new();
-    for (r, d) in demand.iter().enumerate() {
-        for (c, w) in routing[r].iter().enumerate() {
-            let (queue, admit) = queues[c];
-            let share = d * w * admit;
-            if share > 0.0 {
-                routes.push(Route { share, rtt_ms: o.clusters[c].rtt_ms[r], queue });
-            }
-        }
-    }
-    let total: f64 = demand.iter().sum();
-    if routes.is_empty() {
-        return if total > 0.0 { f64::INFINITY } else { 0.0 };
-    }
-    latency_quantile_ms(&routes, 0.95)
+    let servers: Vec<u32> =
+        o.clusters.iter().zip(serving).map(|(c, n)| if c.up { n * servers_per_replica } else { 0 }).collect();
+    let rtt = |c: usize, r: usize| o.clusters[c].rtt_ms[r];
+    serve(demand, routing, &servers, service.service_ms / 1000.0, rtt, &mut Vec::new()).p95_ms
 }

@@ -93,8 +93,7 @@ impl Timeline {
             series.weight.push(demand);
             series.dropped.push(service.dropped_rps);
             series.capacity.push(
-                f64::from(ready) * servers * crate::backends::sim::MAX_UTILISATION * 1000.0
-                    / service.service_ms,
+                f64::from(ready) * servers * crate::latency::MAX_UTILISATION * 1000.0 / service.service_ms,
             );
             series.p95_ms.push(step.p95_ms[s]);
             series.violated.push(step.slo_violated[s]);

@@ -24,14 +24,14 @@ mod scenario;
 mod trace;
 mod world;
 
-pub use crate::latency::{Queue, Route, erlang_c, latency_quantile_ms, mean_latency_ms};
+pub use crate::latency::{MAX_UTILISATION, Queue, Route, erlang_c, latency_quantile_ms, mean_latency_ms};
 pub use ledger::{Ledger, TickReport};
 pub use rng::Rng;
 pub use scenario::{
     BatchSpec, ClusterSpec, Disruption, EventSpec, PoolSpec, Scenario, ScenarioError, ServiceSpec,
 };
 pub use trace::{Trace, TraceError, median_interval};
-pub use world::{MAX_UTILISATION, Simulator};
+pub use world::Simulator;
 
 use crate::act::{Action, Actuator, Outcome};
 use crate::observe::{

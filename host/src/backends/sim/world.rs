@@ -7,12 +7,8 @@ use super::ledger::{Ledger, TickReport};
 use super::rng::Rng;
 use super::scenario::{Disruption, Scenario};
 use crate::act::{Action, Outcome};
-use crate::latency::{Queue, Route, latency_quantile_ms};
+use crate::latency::{Route, Served, serve};
 use crate::observe::ClusterKind;
-
-/// A queue is cut off at this utilisation: requests beyond it are dropped, as a load balancer
-/// with a bounded queue would, and counted.
-pub const MAX_UTILISATION: f64 = 0.98;
 
 /// One service replica.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -264,6 +260,7 @@ impl Simulator {
         let mut p95s = Vec::with_capacity(sc.services.len());
         let mut violated = Vec::with_capacity(sc.services.len());
         let mut routes: Vec<Route> = Vec::with_capacity(regions * n_clusters);
+        let mut servers: Vec<u32> = Vec::with_capacity(n_clusters);
 
         for (s, spec) in sc.services.iter().enumerate() {
             let demand = sc.demand(s, t);
@@ -276,51 +273,24 @@ impl Simulator {
             }
             let service = &self.services[s];
             let servers_per_replica = spec.cpu_per_replica.floor().max(1.0) as u32;
-            let service_time_s = spec.service_ms / 1000.0;
-            let mut arrivals = vec![0.0; n_clusters];
-            for (r, d) in demand.iter().enumerate() {
-                for (c, w) in service.routing[r].iter().enumerate() {
-                    arrivals[c] += d * w;
-                }
-            }
-            let mut queues = Vec::with_capacity(n_clusters);
-            let mut utilisation = vec![0.0; n_clusters];
-            let mut dropped = 0.0;
-            for c in 0..n_clusters {
+            servers.clear();
+            servers.extend((0..n_clusters).map(|c| {
                 let ready = if self.clusters[c].up {
                     service.pods[c].iter().filter(|p| p.node.is_some() && p.ready_at <= t).count() as u32
                 } else {
                     0
                 };
-                let servers = ready * servers_per_replica;
-                let capacity = f64::from(servers) / service_time_s;
-                let admitted = arrivals[c].min(MAX_UTILISATION * capacity);
-                dropped += arrivals[c] - admitted;
-                utilisation[c] = if servers == 0 {
-                    if arrivals[c] > 0.0 { 1.0 } else { 0.0 }
-                } else {
-                    admitted / capacity
-                };
-                // Drops are spread over the cluster's routes in proportion: the admitted share.
-                let admit_ratio = if arrivals[c] > 0.0 { admitted / arrivals[c] } else { 0.0 };
-                queues.push((Queue { arrival_rate: admitted, service_time_s, servers }, admit_ratio));
-            }
-            routes.clear();
-            for (r, d) in demand.iter().enumerate() {
-                for (c, w) in service.routing[r].iter().enumerate() {
-                    let (queue, admit) = queues[c];
-                    let share = d * w * admit;
-                    if share > 0.0 {
-                        routes.push(Route { share, rtt_ms: sc.clusters[c].rtt_ms[r], queue });
-                    }
-                }
-            }
+                ready * servers_per_replica
+            }));
+            let Served { arrivals, utilisation, dropped, p95_ms: p95 } = serve(
+                &demand,
+                &service.routing,
+                &servers,
+                spec.service_ms / 1000.0,
+                |c, r| sc.clusters[c].rtt_ms[r],
+                &mut routes,
+            );
             let total: f64 = demand.iter().sum();
-            let p95 = if routes.is_empty() {
-                if total > 0.0 { f64::INFINITY } else { 0.0 }
-            } else {
-                latency_quantile_ms(&routes, 0.95)
-            };
             // Dropped requests count against the SLO too: more than 5 % dropped means the 95th
             // percentile request was not served.
             let over = p95 > spec.slo_p95_ms || (total > 0.0 && dropped / total > 0.05);
