@@ -99,6 +99,11 @@ impl Hpa {
         Self { spec, history: HashMap::new() }
     }
 
+    /// The settings every deployment's HPA runs with.
+    pub fn spec(&self) -> &HpaSpec {
+        &self.spec
+    }
+
     /// The replicas the deployment of service `s` in cluster `c` should have at `now`.
     pub fn desired(&mut self, key: (usize, usize), now: i64, m: Metrics) -> u32 {
         let spec = self.spec;

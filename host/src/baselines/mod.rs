@@ -11,7 +11,7 @@ pub mod scheduler;
 pub mod static_peak;
 
 use crate::act::Action;
-use crate::decide::{Decision, Plan, Reason, holdable};
+use crate::decide::{Decision, Plan, Reason, holdable, replicas_set};
 use crate::observe::{ClusterKind, NodeView, Observation, Observer};
 use autoscaler::{ClusterAutoscaler, PodRequest, SCAN_INTERVAL_S};
 use hpa::{Hpa, HpaSpec, Metrics};
@@ -72,9 +72,10 @@ impl Baseline {
             Some(plan) => plan.replicas(o),
             None => self.scale(o),
         };
-        let mut nodes: Vec<Vec<NodeView>> =
+        let observed: Vec<Vec<NodeView>> =
             o.clusters.iter().map(|c| world.nodes(&c.name).unwrap_or_default()).collect();
-        let (unschedulable, placements) = self.schedule(o, &replicas, &mut nodes);
+        // Scheduling fills a copy; the autoscaler judges the nodes as they are.
+        let (unschedulable, placements) = self.schedule(o, &replicas, &mut observed.clone());
         decisions.extend(replicas);
         decisions.extend(placements);
         if let Some(plan) = &mut self.static_peak {
@@ -82,12 +83,11 @@ impl Baseline {
         } else {
             let scans = (o.step_s / SCAN_INTERVAL_S).max(1);
             for (c, cluster) in o.clusters.iter().enumerate() {
-                let original = world.nodes(&cluster.name).unwrap_or_default();
                 decisions.extend(self.autoscaler.plan(
                     o.time,
                     c,
                     cluster,
-                    &original,
+                    &observed[c],
                     &unschedulable[c],
                     scans,
                 ));
@@ -105,7 +105,7 @@ impl Baseline {
                     continue;
                 }
                 let p = &service.placements[c];
-                let current = p.ready + p.starting + p.pending;
+                let current = p.total();
                 let metrics = Metrics {
                     current,
                     ready: p.ready,
@@ -131,7 +131,7 @@ impl Baseline {
                             cluster.name,
                             p.utilisation * 100.0,
                             p.ready,
-                            HpaSpec::default().target_utilisation * 100.0
+                            self.hpa.spec().target_utilisation * 100.0
                         ),
                         plugins: vec![self.label().into()],
                         observed: Some(p.arrival_rps),
@@ -159,25 +159,8 @@ impl Baseline {
             let pod = PodRequest { cpu: service.cpu_per_replica, memory_gib: service.memory_gib_per_replica };
             for (c, cluster) in o.clusters.iter().enumerate() {
                 let p = &service.placements[c];
-                let current = p.ready + p.starting + p.pending;
-                let wanted = replicas
-                    .iter()
-                    .find_map(|d| match &d.action {
-                        Action::SetReplicas { service: n, cluster: k, replicas }
-                            if *n == service.name && *k == cluster.name =>
-                        {
-                            Some(*replicas)
-                        }
-                        _ => None,
-                    })
-                    .unwrap_or(current);
-                // Scale-in removes pending pods first.
-                let waiting = if wanted >= current {
-                    p.pending + (wanted - current)
-                } else {
-                    p.pending.saturating_sub(current - wanted)
-                };
-                for _ in 0..waiting {
+                let wanted = replicas_set(replicas, &service.name, &cluster.name).unwrap_or(p.total());
+                for _ in 0..p.waiting_at(wanted) {
                     match place(&mut nodes[c], pod, self.kind) {
                         Some(node) if self.kind == Kind::KubeDefault => placements.push(Decision {
                             action: Action::PlacePod {
@@ -209,13 +192,8 @@ impl Baseline {
 fn place(nodes: &mut [NodeView], pod: PodRequest, kind: Kind) -> Option<usize> {
     let node = match kind {
         Kind::KubeDefault => scheduler::select(nodes, pod)?,
-        _ => nodes
-            .iter()
-            .position(|n| n.cpu_free + 1e-9 >= pod.cpu && n.memory_free_gib + 1e-9 >= pod.memory_gib)?,
+        _ => nodes.iter().position(|n| n.fits(pod.cpu, pod.memory_gib))?,
     };
-    let n = &mut nodes[node];
-    n.cpu_free -= pod.cpu;
-    n.memory_free_gib -= pod.memory_gib;
-    n.pods += 1;
+    nodes[node].take(pod.cpu, pod.memory_gib);
     Some(node)
 }

@@ -30,7 +30,7 @@ pub fn balanced_allocation(node: &NodeView, pod: PodRequest) -> f64 {
 pub fn select(nodes: &[NodeView], pod: PodRequest) -> Option<usize> {
     let mut best: Option<(usize, f64)> = None;
     for (i, node) in nodes.iter().enumerate() {
-        if node.cpu_free + 1e-9 < pod.cpu || node.memory_free_gib + 1e-9 < pod.memory_gib {
+        if !node.fits(pod.cpu, pod.memory_gib) {
             continue;
         }
         let score = least_allocated(node, pod) + balanced_allocation(node, pod);

@@ -243,7 +243,7 @@ impl StaticPeak {
             for (c, cluster) in o.clusters.iter().enumerate() {
                 let p = &service.placements[c];
                 let want = self.replicas[s][c];
-                if p.ready + p.starting + p.pending == want || !cluster.up {
+                if p.total() == want || !cluster.up {
                     continue;
                 }
                 decisions.push(Decision {

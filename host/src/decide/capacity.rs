@@ -33,16 +33,9 @@ pub fn plan_nodes(
             let mut memory = vec![0.0; cells];
             for (s, service) in o.services.iter().enumerate() {
                 // Replicas already decided this tick are the floor; forecasts above it add more.
-                let decided = replica_decisions.iter().find_map(|d| match &d.action {
-                    Action::SetReplicas { service: n, cluster, replicas }
-                        if *n == service.name && *cluster == o.clusters[c].name =>
-                    {
-                        Some(*replicas)
-                    }
-                    _ => None,
-                });
                 let p = &service.placements[c];
-                let floor = decided.unwrap_or(p.ready + p.starting + p.pending);
+                let floor = super::replicas_set(replica_decisions, &service.name, &o.clusters[c].name)
+                    .unwrap_or(p.total());
                 let rtt = (0..o.regions.len())
                     .filter(|&r| shares.get(s).is_some_and(|x| x[r][c] > 0.0))
                     .map(|r| o.clusters[c].rtt_ms[r])

@@ -53,3 +53,13 @@ pub struct Plan {
 }
 
 pub use capacity::plan_nodes;
+
+/// The replicas `decisions` set for a service in a cluster, if they set any.
+pub fn replicas_set(decisions: &[Decision], service: &str, cluster: &str) -> Option<u32> {
+    decisions.iter().find_map(|d| match &d.action {
+        Action::SetReplicas { service: s, cluster: c, replicas } if s == service && c == cluster => {
+            Some(*replicas)
+        }
+        _ => None,
+    })
+}

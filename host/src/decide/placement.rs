@@ -99,27 +99,10 @@ pub fn place_pods(
         let Some(mut nodes) = world.nodes(&cluster.name) else { continue };
         for service in &o.services {
             let p = &service.placements[c];
-            let current = p.ready + p.starting + p.pending;
-            let target = replicas
-                .iter()
-                .find_map(|d| match &d.action {
-                    Action::SetReplicas { service: s, cluster: k, replicas }
-                        if *s == service.name && *k == cluster.name =>
-                    {
-                        Some(*replicas)
-                    }
-                    _ => None,
-                })
-                .unwrap_or(current);
-            let waiting = if target >= current {
-                p.pending + (target - current)
-            } else {
-                p.pending.saturating_sub(current - target)
-            };
+            let target = super::replicas_set(replicas, &service.name, &cluster.name).unwrap_or(p.total());
+            let waiting = p.waiting_at(target);
             let (cpu, memory) = (service.cpu_per_replica, service.memory_gib_per_replica);
-            let fits =
-                |n: &crate::observe::NodeView| n.cpu_free + 1e-9 >= cpu && n.memory_free_gib + 1e-9 >= memory;
-            let open: Vec<usize> = (0..nodes.len()).filter(|&i| fits(&nodes[i])).collect();
+            let open: Vec<usize> = (0..nodes.len()).filter(|&i| nodes[i].fits(cpu, memory)).collect();
             if waiting == 0 || open.is_empty() {
                 continue;
             }
@@ -161,12 +144,9 @@ pub fn place_pods(
                 (scores[b] >= 0.0).cmp(&(scores[a] >= 0.0)).then(scores[b].total_cmp(&scores[a]))
             });
             for _ in 0..waiting {
-                let Some(&k) = order.iter().find(|&&k| fits(&nodes[open[k]])) else { break };
+                let Some(&k) = order.iter().find(|&&k| nodes[open[k]].fits(cpu, memory)) else { break };
                 let node = open[k];
-                let n = &mut nodes[node];
-                n.cpu_free -= cpu;
-                n.memory_free_gib -= memory;
-                n.pods += 1;
+                nodes[node].take(cpu, memory);
                 decisions.push(super::Decision {
                     action: Action::PlacePod {
                         service: service.name.clone(),

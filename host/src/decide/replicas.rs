@@ -135,16 +135,8 @@ impl ReplicaPlanner {
         let replicas = self.replicas(o, f, guardrails, &planned, &lead);
         // Now: the demand of the coming step, over the replicas that serve during it — those
         // ready now, less any this plan removes.
-        let target = |s: usize, c: usize| {
-            replicas.iter().find_map(|d| match &d.action {
-                Action::SetReplicas { service, cluster, replicas }
-                    if *service == o.services[s].name && *cluster == o.clusters[c].name =>
-                {
-                    Some(*replicas)
-                }
-                _ => None,
-            })
-        };
+        let target =
+            |s: usize, c: usize| super::replicas_set(&replicas, &o.services[s].name, &o.clusters[c].name);
         let now_demand: Vec<Vec<f64>> = (0..o.services.len())
             .map(|s| {
                 (0..o.regions.len())
@@ -301,7 +293,7 @@ impl ReplicaPlanner {
                     continue;
                 }
                 let placement = &service.placements[c];
-                let current = placement.ready + placement.starting + placement.pending;
+                let current = placement.total();
                 let forecast = cluster_load(planned, s, c);
                 let observed = placement.arrival_rps;
                 if forecast <= 0.0 && observed <= 0.0 && current == 0 {

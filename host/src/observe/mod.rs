@@ -64,6 +64,20 @@ pub struct NodeView {
     pub pods: u32,
 }
 
+impl NodeView {
+    /// Whether a pod of these requests fits in what is free.
+    pub fn fits(&self, cpu: f64, memory_gib: f64) -> bool {
+        self.cpu_free + 1e-9 >= cpu && self.memory_free_gib + 1e-9 >= memory_gib
+    }
+
+    /// Counts a pod of these requests as placed here.
+    pub fn take(&mut self, cpu: f64, memory_gib: f64) {
+        self.cpu_free -= cpu;
+        self.memory_free_gib -= memory_gib;
+        self.pods += 1;
+    }
+}
+
 /// One service in one cluster, as observed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Placement {
@@ -77,6 +91,24 @@ pub struct Placement {
     pub arrival_rps: f64,
     /// Utilisation of the serving replicas, 0..1 (1 when saturated).
     pub utilisation: f64,
+}
+
+impl Placement {
+    /// Replicas, whatever their state.
+    pub fn total(&self) -> u32 {
+        self.ready + self.starting + self.pending
+    }
+
+    /// Pods that will wait for a node once the replicas become `target`: those pending now and
+    /// the new ones; a scale-in removes pending pods first.
+    pub fn waiting_at(&self, target: u32) -> u32 {
+        let current = self.total();
+        if target >= current {
+            self.pending + (target - current)
+        } else {
+            self.pending.saturating_sub(current - target)
+        }
+    }
 }
 
 /// One service, as observed.
@@ -168,4 +200,25 @@ pub trait Observer {
     /// them; `None` for an unknown cluster. Asked for on demand: a fleet has far more nodes
     /// than a tick needs to look at.
     fn nodes(&self, cluster: &str) -> Option<Vec<NodeView>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pods_waiting_after_a_change_of_replicas() {
+        let p = Placement { ready: 3, starting: 1, pending: 2, arrival_rps: 0.0, utilisation: 0.0 };
+        assert_eq!(p.total(), 6);
+        // Two pending and two new; a scale-in takes pending pods first.
+        assert_eq!((p.waiting_at(8), p.waiting_at(6), p.waiting_at(5), p.waiting_at(3)), (4, 2, 1, 0));
+    }
+
+    #[test]
+    fn a_node_fits_what_is_free_and_counts_what_it_takes() {
+        let mut n = NodeView { pool: 0, cpu: 4.0, cpu_free: 1.0, memory_gib: 8.0, memory_free_gib: 2.0, pods: 3 };
+        assert!(n.fits(1.0, 2.0) && !n.fits(1.5, 1.0) && !n.fits(0.5, 3.0));
+        n.take(1.0, 2.0);
+        assert_eq!((n.cpu_free, n.memory_free_gib, n.pods), (0.0, 0.0, 4));
+    }
 }

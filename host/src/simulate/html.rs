@@ -40,13 +40,13 @@ fn hours(timeline: &Timeline) -> Vec<f64> {
     timeline.time.chunks(BUCKET).map(|c| (c[0] - start) as f64 / 3600.0).collect()
 }
 
-type Series<'a> = (String, RGBColor, Vec<(f64, f64)>);
+type Series = (String, RGBColor, Vec<(f64, f64)>);
 
 /// One line chart as SVG: lines, an optional shaded band, an optional dashed level.
 fn chart(
     title: &str,
     y_label: &str,
-    lines: &[Series<'_>],
+    lines: &[Series],
     band: Option<&[(f64, f64, f64)]>,
     level: Option<(f64, &str)>,
 ) -> Result<String, String> {
@@ -213,7 +213,7 @@ pub fn render(report: &Report, runs: &[PolicyRun], scenario: &Scenario) -> anyho
         let Some(first) = runs.first() else { break };
         let x = hours(&first.timeline);
         let series = &first.timeline.services[s];
-        let mut lines: Vec<Series<'_>> = vec![(
+        let mut lines: Vec<Series> = vec![(
             "demand".into(),
             RGBColor(120, 120, 120),
             x.iter().copied().zip(bucket(&series.demand, mean_finite)).collect(),

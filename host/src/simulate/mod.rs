@@ -57,13 +57,16 @@ pub fn run_policy(
     daemon.prefill_history(PREFILL_S);
     let mut timeline = Timeline::new(scenario);
     let mut control_cpu_s = 0.0;
+    // Nothing changes the world between one tick's end and the next one's start, so the
+    // snapshot after a tick is the one before the next.
+    let mut before = daemon.simulator().snapshot();
     while !daemon.finished() {
-        let before = daemon.simulator().snapshot();
         let summary = daemon.tick().with_context(|| format!("`{policy}` at tick {}", before.time))?;
         control_cpu_s += summary.control_cpu_s;
         let after = daemon.simulator().snapshot();
         let step = daemon.last_step().context("a tick always steps the simulator")?;
         timeline.record(&before, &after, step, daemon.last_forecasts(), daemon.last_impact());
+        before = after;
         on_tick();
     }
     let report = PolicyReport::from_run(&daemon, &timeline, control_cpu_s, scenario, offers);

@@ -143,11 +143,11 @@ impl PolicyReport {
             .iter()
             .zip(&timeline.services)
             .map(|(n, s)| {
-                (n.clone(), weighted_quantile(s.p95_ms.iter().copied().zip(s.weight.iter().copied()), 0.95))
+                (n.clone(), weighted_quantile(s.p95_ms.iter().copied().zip(s.demand.iter().copied()), 0.95))
             })
             .collect();
         let overall = weighted_quantile(
-            timeline.services.iter().flat_map(|s| s.p95_ms.iter().copied().zip(s.weight.iter().copied())),
+            timeline.services.iter().flat_map(|s| s.p95_ms.iter().copied().zip(s.demand.iter().copied())),
             0.95,
         );
         let utilisation: Vec<f64> = timeline
@@ -203,17 +203,13 @@ impl PolicyReport {
                 })
                 .collect()
         });
-        let commitment = forecasting.then(|| {
+        // Without an on-demand cloud offering there is nothing to commit to.
+        let commitment = on_demand_core_price(scenario).filter(|_| forecasting).map(|price| {
             let per_hour = (3600 / scenario.step_s.max(1)).max(1) as usize;
             let hourly = |v: &[f64]| -> Vec<f64> {
                 v.chunks(per_hour).map(|c| c.iter().sum::<f64>() / c.len() as f64).collect()
             };
-            commitment::advise(
-                &hourly(&timeline.floor_cores),
-                &hourly(&timeline.cloud_cores),
-                on_demand_core_price(scenario),
-                offers,
-            )
+            commitment::advise(&hourly(&timeline.floor_cores), &hourly(&timeline.cloud_cores), price, offers)
         });
         Self {
             slo_violation_minutes: ledger.slo_violation_minutes.iter().sum(),
@@ -237,7 +233,7 @@ impl PolicyReport {
 }
 
 /// The cheapest on-demand cloud price per core-hour in the scenario.
-fn on_demand_core_price(scenario: &Scenario) -> f64 {
+fn on_demand_core_price(scenario: &Scenario) -> Option<f64> {
     scenario
         .clusters
         .iter()
@@ -245,8 +241,7 @@ fn on_demand_core_price(scenario: &Scenario) -> f64 {
         .flat_map(|c| c.pools.iter().map(|p| &scenario.offerings[p.offering]))
         .filter(|o| !o.spot && o.vcpu > 0.0)
         .map(|o| o.hourly_price / o.vcpu)
-        .fold(f64::INFINITY, f64::min)
-        .min(f64::MAX)
+        .min_by(f64::total_cmp)
 }
 
 impl Report {

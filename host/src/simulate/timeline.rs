@@ -20,8 +20,6 @@ pub struct ServiceSeries {
     pub capacity: Vec<f64>,
     /// Measured p95 latency, ms (infinite when nothing served it).
     pub p95_ms: Vec<f64>,
-    /// Requests/s offered, for weighting latency.
-    pub weight: Vec<f64>,
     /// Requests/s dropped.
     pub dropped: Vec<f64>,
     /// Whether the SLO was missed.
@@ -90,7 +88,6 @@ impl Timeline {
             busy +=
                 service.placements.iter().map(|p| p.utilisation * f64::from(p.ready) * servers).sum::<f64>();
             series.demand.push(demand);
-            series.weight.push(demand);
             series.dropped.push(service.dropped_rps);
             series.capacity.push(
                 f64::from(ready) * servers * crate::latency::MAX_UTILISATION * 1000.0 / service.service_ms,
