@@ -212,16 +212,7 @@ impl StaticPeak {
                     continue;
                 }
                 decisions.push(Decision {
-                    action: Action::SetRouting {
-                        service: service.name.clone(),
-                        region: region.clone(),
-                        weights: row
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, w)| **w > 0.0)
-                            .map(|(c, w)| (o.clusters[c].name.clone(), *w))
-                            .collect(),
-                    },
+                    action: crate::decide::routing_action(o, s, r, &row),
                     reason: Reason {
                         summary: format!(
                             "static-peak: {region}'s {} requests to the nearest home, the edge's overflow at peak to the cloud",

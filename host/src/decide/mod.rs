@@ -54,6 +54,21 @@ pub struct Plan {
 
 pub use capacity::plan_nodes;
 
+/// Sends region `r`'s requests for service `s` to the clusters with a positive weight in `row`
+/// (in [`Observation::clusters`] order).
+pub fn routing_action(o: &crate::observe::Observation, s: usize, r: usize, row: &[f64]) -> Action {
+    Action::SetRouting {
+        service: o.services[s].name.clone(),
+        region: o.regions[r].clone(),
+        weights: row
+            .iter()
+            .zip(&o.clusters)
+            .filter(|(w, _)| **w > 0.0)
+            .map(|(w, c)| (c.name.clone(), *w))
+            .collect(),
+    }
+}
+
 /// The replicas `decisions` set for a service in a cluster, if they set any.
 pub fn replicas_set(decisions: &[Decision], service: &str, cluster: &str) -> Option<u32> {
     decisions.iter().find_map(|d| match &d.action {

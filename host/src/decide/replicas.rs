@@ -231,16 +231,7 @@ impl ReplicaPlanner {
                     service.slo_p95_ms
                 );
                 decisions.push(Decision {
-                    action: Action::SetRouting {
-                        service: service.name.clone(),
-                        region: region.clone(),
-                        weights: weights
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, w)| **w > 0.0)
-                            .map(|(c, w)| (o.clusters[c].name.clone(), *w))
-                            .collect(),
-                    },
+                    action: super::routing_action(o, s, r, &weights),
                     reason: Reason {
                         summary,
                         plugins: f.by.clone(),
