@@ -6,6 +6,7 @@
 mod events;
 mod experiments;
 mod guardrails;
+pub mod kubernetes;
 mod locate;
 mod plugins;
 mod runtime;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use events::CalendarEvent;
 pub use experiments::{Experiment, ExperimentMode};
 pub use guardrails::{Bounds, Guardrails};
+pub use kubernetes::KubernetesConfig;
 pub use plugins::{PluginsConfig, RoleConfig};
 pub use runtime::{
     BackendConfig, BackendKind, DecisionsConfig, FsyncPolicy, LogConfig, LogFormat, ServerConfig, TickConfig,
@@ -126,6 +128,7 @@ impl Config {
             }
         };
         check(config.plugins.validate());
+        check(config.backend.kubernetes.validate(config.backend.kind == BackendKind::Kubernetes));
         check(config.guardrails.validate());
         check(config.tick.interval().map(|_| ()).map_err(|m| ("tick.interval".into(), m)));
         check(config.tick.forecast_refresh_s().map(|_| ()).map_err(|m| ("tick.forecast-refresh".into(), m)));

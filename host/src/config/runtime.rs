@@ -24,11 +24,17 @@ pub struct BackendConfig {
     pub kind: BackendKind,
     /// The scenario the simulator runs (relative to the file that sets it).
     pub scenario: RelativePathBuf,
+    /// Real clusters (`kind = "kubernetes"`).
+    pub kubernetes: super::KubernetesConfig,
 }
 
 impl Default for BackendConfig {
     fn default() -> Self {
-        Self { kind: BackendKind::Sim, scenario: "config/scenarios/diurnal.toml".into() }
+        Self {
+            kind: BackendKind::Sim,
+            scenario: "config/scenarios/diurnal.toml".into(),
+            kubernetes: super::KubernetesConfig::default(),
+        }
     }
 }
 
