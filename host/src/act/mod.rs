@@ -77,6 +77,28 @@ pub enum Outcome {
         /// Why, naming what was wrong.
         reason: String,
     },
+    /// Recorded and published, not applied: the backend is in dry-run.
+    DryRun {
+        /// What applying it would have changed.
+        would: String,
+    },
+    /// Not applied: this instance is on standby while another holds the leader Lease.
+    Standby {
+        /// The leader, as its Lease names it.
+        leader: String,
+    },
+}
+
+impl Outcome {
+    /// The outcome's status as serialised (`applied`, `dry-run`, …), for metrics.
+    pub fn status(&self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Rejected { .. } => "rejected",
+            Self::DryRun { .. } => "dry-run",
+            Self::Standby { .. } => "standby",
+        }
+    }
 }
 
 /// A backend that carries out actions.
@@ -102,6 +124,16 @@ mod tests {
         for a in actions {
             let tag = serde_json::to_value(&a).expect("serialises")["kind"].as_str().map(str::to_owned);
             assert_eq!(tag.as_deref(), Some(a.kind()));
+        }
+        let outcomes = [
+            Outcome::Applied,
+            Outcome::Rejected { reason: "r".into() },
+            Outcome::DryRun { would: "w".into() },
+            Outcome::Standby { leader: "l".into() },
+        ];
+        for o in outcomes {
+            let tag = serde_json::to_value(&o).expect("serialises")["status"].as_str().map(str::to_owned);
+            assert_eq!(tag.as_deref(), Some(o.status()));
         }
     }
 }

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::act::Outcome;
 use crate::config::Config;
 use crate::control::{Daemon, Record};
 use crate::server::{Shared, router};
@@ -162,11 +161,7 @@ fn publish(shared: &Shared, daemon: &Daemon, summary: &crate::control::TickSumma
                     }
                     _ => None,
                 })?;
-                let outcome = match outcome {
-                    Outcome::Applied => "applied",
-                    Outcome::Rejected { .. } => "rejected",
-                };
-                Some((kind, outcome.to_owned()))
+                Some((kind, outcome.status().to_owned()))
             }
             Record::Reload { accepted, .. } => {
                 Some(("reload".to_owned(), if *accepted { "applied" } else { "refused" }.to_owned()))

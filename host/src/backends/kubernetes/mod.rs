@@ -1,4 +1,15 @@
-//! The Kubernetes backend. So far: demand, CPU and latency history from a Prometheus server's
-//! HTTP API ([`prometheus`]); observing and acting on clusters through kube-rs follow.
+//! The Kubernetes backend: observes clusters through kube-rs reflectors, `metrics.k8s.io`
+//! and a Prometheus server's history, and acts through the API with absolute, idempotent
+//! writes — HPA floors, Deployment scale, CapacityBuffers, Bindings, OCM placement scores —
+//! an Event on each, only while holding the leader Lease.
 
+pub mod actuate;
+pub mod api;
+#[cfg(test)]
+pub mod fake;
 pub mod prometheus;
+pub mod rbac;
+pub mod resources;
+pub mod snapshot;
+#[cfg(test)]
+mod tests;

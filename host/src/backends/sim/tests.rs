@@ -206,7 +206,7 @@ fn every_kind_of_invalid_action_is_rejected_with_a_reason() {
     for (action, reason) in cases {
         match &s.apply(std::slice::from_ref(&action))[0] {
             Outcome::Rejected { reason: r } => assert!(r.contains(reason), "{action:?}: {r}"),
-            Outcome::Applied => panic!("{action:?} was applied"),
+            other => panic!("{action:?} was {other:?}"),
         }
     }
     assert_eq!(s.observe().expect("observe"), before, "a rejected action changed the world");
