@@ -7,6 +7,7 @@ pub mod actuate;
 pub mod api;
 #[cfg(test)]
 pub mod fake;
+pub mod lease;
 pub mod prometheus;
 pub mod rbac;
 pub mod resources;
