@@ -184,6 +184,10 @@ impl Default for LeaderConfig {
 pub struct OfferingConfig {
     /// Instance type (the `node.kubernetes.io/instance-type` label).
     pub name: String,
+    /// Allocatable cores per node.
+    pub vcpu: f64,
+    /// Allocatable GiB per node.
+    pub memory_gib: f64,
     /// Price per node-hour.
     pub hourly_price: f64,
     /// Interruptible (spot) capacity.
@@ -320,6 +324,11 @@ impl KubernetesConfig {
         for (i, o) in self.offerings.iter().enumerate() {
             let at = |k: &str| key(&format!("offerings[{i}].{k}"));
             duration(&at("lead-time"), &o.lead_time)?;
+            for (k, v) in [("vcpu", o.vcpu), ("memory-gib", o.memory_gib)] {
+                if !(v.is_finite() && v > 0.0) {
+                    return Err((at(k), format!("= {v} is not a size; write the allocatable amount per node, > 0")));
+                }
+            }
             if !(o.hourly_price.is_finite() && o.hourly_price >= 0.0) {
                 return Err((at("hourly-price"), format!("= {} is not a price; write a number ≥ 0", o.hourly_price)));
             }

@@ -354,6 +354,18 @@ impl State {
     fn handle(&mut self, parts: http::request::Parts, body: Vec<u8>, reply: Reply) {
         let q = query(&parts.uri);
         self.log.push(format!("{} {}", parts.method, parts.uri));
+        if parts.uri.path() == "/version" {
+            if let Some(i) = self.faults.iter().position(|f| f.path_contains == "/version") {
+                self.faults[i].times -= 1;
+                if self.faults[i].times == 0 {
+                    self.faults.remove(i);
+                }
+                return reply.send_error(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused"));
+            }
+            let version = json!({"major": "1", "minor": "36", "gitVersion": "v1.36.0", "gitCommit": "0", "gitTreeState": "clean",
+                                 "buildDate": "2026-08-01T00:00:00Z", "goVersion": "go1.25", "compiler": "gc", "platform": "linux/amd64"});
+            return answer(reply, 200, &version);
+        }
         let Some(target) = parse(parts.uri.path()) else {
             return answer(reply, 404, &status(404, "NotFound", "the server could not find the requested resource"));
         };

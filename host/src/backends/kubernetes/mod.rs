@@ -5,12 +5,17 @@
 
 pub mod actuate;
 pub mod api;
+mod backend;
 #[cfg(test)]
 pub mod fake;
 pub mod lease;
 pub mod prometheus;
 pub mod rbac;
+pub mod reflect;
 pub mod resources;
 pub mod snapshot;
+pub mod view;
+
+pub use backend::KubeBackend;
 #[cfg(test)]
 mod tests;

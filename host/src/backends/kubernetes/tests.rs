@@ -2,6 +2,9 @@
 //! that nothing is applied twice or lost.
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use http::Method;
@@ -303,4 +306,166 @@ async fn routing_is_published_as_ocm_placement_scores() {
     assert_eq!(score("us")["status"]["scores"], json!([{"name": "web", "value": -33}]));
     assert_eq!(score("eu")["status"]["validUntil"], "2025-12-03T10:05:00Z");
     assert_eq!(act.routing("web").map(|r| r.len()), Some(2));
+}
+
+/// A stand-in Prometheus on loopback: the demand query answers one series per region with
+/// `rps` per region, the others one series; samples are `lag_s` old.
+fn prometheus(rps: [f64; 2], lag_s: Arc<AtomicI64>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let mut header = String::new();
+            while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                header.clear();
+            }
+            let param = |k: &str| {
+                line.split(['?', '&', ' ']).find_map(|kv| kv.strip_prefix(&format!("{k}="))).unwrap_or("0").to_owned()
+            };
+            let (start, end, step): (i64, i64, i64) =
+                (param("start").parse().unwrap_or(0), param("end").parse().unwrap_or(0), param("step").parse().unwrap_or(60));
+            let lag = lag_s.load(Ordering::Relaxed);
+            let values = |v: f64| {
+                (start..=end - lag).step_by(step as usize).map(|t| json!([t, v.to_string()])).collect::<Vec<_>>()
+            };
+            let result = if line.contains("http_requests_total") {
+                json!([{"metric": {"region": "eu-west"}, "values": values(rps[0])},
+                       {"metric": {"region": "us-east"}, "values": values(rps[1])}])
+            } else if line.contains("duration") {
+                json!([{"metric": {}, "values": values(140.0)}])
+            } else {
+                json!([{"metric": {}, "values": values(1.2)}])
+            };
+            let body = json!({"status": "success", "data": {"resultType": "matrix", "result": result}}).to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+fn backend_config(url: &str) -> crate::config::KubernetesConfig {
+    use crate::config::kubernetes::{ClusterConfig, OfferingConfig};
+    let mut c = crate::config::KubernetesConfig {
+        dry_run: false,
+        regions: vec!["eu-west".into(), "us-east".into()],
+        clusters: vec![ClusterConfig {
+            name: "eu".into(),
+            context: None,
+            kind: crate::observe::ClusterKind::Cloud,
+            region: "eu-west".into(),
+            rtt_ms: [("eu-west".to_owned(), 8.0), ("us-east".to_owned(), 85.0)].into(),
+            namespaces: vec![],
+        }],
+        offerings: vec![OfferingConfig {
+            name: "m5.xlarge".into(),
+            vcpu: 4.0,
+            memory_gib: 16.0,
+            hourly_price: 0.19,
+            spot: false,
+            interruption_rate: 0.0,
+            lead_time: "3m".into(),
+            max_nodes: 10,
+        }],
+        ..crate::config::KubernetesConfig::default()
+    };
+    c.prometheus.url = url.into();
+    c.leader.enabled = false;
+    c.retry.backoff = "1ms".into();
+    c
+}
+
+/// Waits (bounded) until the cluster's health satisfies `until`.
+fn wait(rt: &tokio::runtime::Runtime, backend: &super::KubeBackend, until: impl Fn(&super::reflect::Health) -> bool) {
+    let mut rx = backend.watch_health("eu").expect("cluster eu");
+    rt.block_on(async { tokio::time::timeout(Duration::from_secs(20), rx.wait_for(|h| until(h))).await })
+        .expect("the reflectors got there in time")
+        .expect("health channel open");
+}
+
+#[test]
+fn the_backend_observes_through_watches_and_recovers_from_expired_and_dropped_ones() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let (api, client, _) = {
+        let _entered = rt.enter();
+        world()
+    };
+    let lag = Arc::new(AtomicI64::new(0));
+    let config = backend_config(&prometheus([90.0, 30.0], lag.clone()));
+    let mut backend =
+        super::KubeBackend::with_clients(&config, 60, vec![("eu".into(), client)], rt.handle().clone()).expect("backend");
+    wait(&rt, &backend, |h| h.synced.iter().all(|s| *s));
+    let o = crate::observe::Observer::observe(&mut backend).expect("observes");
+    let names: Vec<&str> = o.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["api", "web"]);
+    let web = &o.services[1];
+    assert_eq!(web.demand_rps, vec![90.0, 30.0]);
+    assert_eq!((web.slo_p95_ms, web.service_ms, web.startup_s, web.cpu_per_replica), (200.0, 20.0, 30, 0.5));
+    assert_eq!((web.placements[0].ready, web.placements[0].pending, web.placements[0].starting), (2, 2, 0));
+    assert_eq!(web.p95_ms, 140.0);
+    let eu = &o.clusters[0];
+    assert_eq!((eu.up, eu.cpu_capacity, eu.pools[0].ready, eu.pending_pods), (true, 4.0, 1, 2));
+    assert_eq!(crate::observe::Observer::nodes(&backend, "eu").map(|n| n.len()), Some(1));
+    let history = crate::observe::Observer::demand_history(&backend, "web", "us-east", 3600).expect("history");
+    assert_eq!((history.step, history.values.last().copied()), (60, Some(30.0)));
+
+    // Act; the change comes back through the watch.
+    let events = backend.watch_health("eu").expect("eu").borrow().events;
+    let place = decision(Action::PlacePod { service: "web".into(), cluster: "eu".into(), node: 0 });
+    assert_eq!(backend.apply_decisions(&[place]), vec![Outcome::Applied]);
+    wait(&rt, &backend, |h| h.events > events);
+    let o = crate::observe::Observer::observe(&mut backend).expect("observes");
+    assert_eq!(o.services[1].placements[0].pending, 1);
+
+    // History expires: the reflectors list again and see what changed meanwhile.
+    let lists = backend.watch_health("eu").expect("eu").borrow().lists;
+    api.expire_watches();
+    wait(&rt, &backend, |h| h.lists >= lists + 4);
+    api.update(&key(APPS, "deployments", Some("shop"), "web"), json!({"status": {"readyReplicas": 3}}));
+    let events = backend.watch_health("eu").expect("eu").borrow().events;
+    wait(&rt, &backend, |h| h.events > events);
+    let o = crate::observe::Observer::observe(&mut backend).expect("observes");
+    assert_eq!(o.services[1].placements[0].ready, 3);
+
+    // Connections drop: the watches resume from where they were, nothing is missed.
+    let errors = backend.watch_health("eu").expect("eu").borrow().errors;
+    api.drop_watches();
+    wait(&rt, &backend, |h| h.errors >= errors + 1);
+    api.delete(&key(CORE, "pods", Some("shop"), "web-b"));
+    wait(&rt, &backend, |h| h.failing_since.is_none());
+    let o = crate::observe::Observer::observe(&mut backend).expect("observes");
+    assert_eq!(o.services[1].placements[0].pending, 0, "the pod deleted while the watch was down is gone");
+    assert!(o.clusters[0].up);
+
+    // Prometheus lagging beyond the limit: nothing is acted on.
+    lag.store(600, Ordering::Relaxed);
+    match crate::observe::Observer::observe(&mut backend) {
+        Err(crate::observe::ObserveError::Stale { age_s, limit_s }) => assert!(age_s >= 600 && limit_s == 120),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_cluster_whose_watches_keep_failing_is_stale() {
+    use super::reflect::Health;
+    let t0 = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+    let max = Duration::from_secs(120);
+    let mut h = Health::default();
+    assert!(h.stale(t0, max).expect("not synced").contains("initial list of nodes"));
+    h.synced = [true; 4];
+    assert_eq!(h.stale(t0, max), None);
+    h.failing_since = Some(t0);
+    h.last_error = Some("pods: connection reset".into());
+    assert_eq!(h.stale(t0 + Duration::from_secs(60), max), None, "a short outage is ridden out");
+    let why = h.stale(t0 + Duration::from_secs(180), max).expect("stale");
+    assert!(why.contains("failing for 180 s") && why.contains("connection reset"), "{why}");
 }
