@@ -8,6 +8,7 @@ mod containment;
 mod daemon;
 mod fixtures;
 mod forecast;
+mod kubernetes;
 mod onnx;
 mod plugin_check;
 mod plugin_new;

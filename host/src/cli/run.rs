@@ -104,7 +104,8 @@ pub fn run(
     while args.ticks.is_none_or(|n| done < n) && !daemon.finished() {
         let started = Instant::now();
         let summary = daemon.tick()?;
-        publish(&shared, &daemon, &summary, &services);
+        // On Kubernetes services appear (and go) as their Deployments do.
+        publish(&shared, &daemon, &summary, &daemon.service_names());
         tracing::info!(
             tick = summary.tick,
             decisions = summary.decisions,
@@ -131,7 +132,10 @@ pub fn run(
     let _ = drain_tx.send(true);
     runtime.block_on(server).context("HTTP server task")?.context("HTTP server")?;
 
-    let l = daemon.ledger();
+    let Some(l) = daemon.ledger() else {
+        println!("{done} ticks on {} cluster(s)", daemon.config().backend.kubernetes.clusters.len());
+        return Ok(ExitCode::SUCCESS);
+    };
     let per_service: Vec<String> = services
         .iter()
         .zip(&l.slo_violation_minutes)

@@ -4,6 +4,7 @@
 mod experiments;
 mod journal;
 mod reload;
+mod world;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,12 +16,12 @@ use serde::Serialize;
 pub use experiments::ExperimentStatus;
 pub use journal::{Journal, Record};
 pub use reload::{Reload, Reloader, Verdicts, prepare};
+pub use world::World;
 
 use crate::act::Outcome;
 use crate::backends::sim::{Scenario, Simulator};
 use crate::config::{BackendKind, Config, RoleConfig};
 use crate::decide::{Plan, PolicyName, ReplicaPlanner, plan_nodes};
-use crate::observe::Observer;
 use crate::plugins::{
     ForecastPolicy, Guarded, Limits, Native, PlanPolicy, QuarantineRule, Runtime, ScorePolicy, WasmPlugin,
 };
@@ -71,10 +72,10 @@ pub struct Roles {
     pub ensemble: Vec<Guarded<dyn ForecastPolicy>>,
 }
 
-/// The daemon on the simulator backend.
+/// The daemon, on the simulator or on Kubernetes.
 pub struct Daemon {
     config: Config,
-    sim: Simulator,
+    world: World,
     roles: Roles,
     planner: ReplicaPlanner,
     /// A baseline deciding instead of Foresight's planner (`foresight simulate --policy`).
@@ -175,8 +176,13 @@ impl Daemon {
     /// A daemon for `config`: its backend, its plugins and its decision log. With
     /// `watched`, its file and the plugin folder are watched and changes swapped in.
     pub fn new(config: Config, watched: Option<crate::config::Source>) -> anyhow::Result<Self> {
-        if config.backend.kind != BackendKind::Sim {
-            anyhow::bail!("backend.kind = \"kubernetes\" is not available in this build; use \"sim\"");
+        if config.backend.kind == BackendKind::Kubernetes {
+            let k = &config.backend.kubernetes;
+            let step = crate::config::kubernetes::duration("backend.kubernetes.prometheus.step", &k.prometheus.step)
+                .map_err(|(key, m)| anyhow::anyhow!("`{key}` {m}"))?;
+            let backend = crate::backends::kubernetes::KubeBackend::connect(k, step.as_secs() as u32)
+                .context("starting the Kubernetes backend ([backend.kubernetes])")?;
+            return Self::with_world(config, watched, World::Kube(Box::new(backend)), "kubernetes");
         }
         let scenario_path = config.backend.scenario.relative();
         let scenario = Scenario::load(&scenario_path).with_context(|| "loading [backend] scenario")?;
@@ -188,6 +194,17 @@ impl Daemon {
         config: Config,
         watched: Option<crate::config::Source>,
         scenario: Scenario,
+    ) -> anyhow::Result<Self> {
+        let name = scenario.name.clone();
+        Self::with_world(config, watched, World::Sim(Box::new(Simulator::from_scenario(scenario))), &name)
+    }
+
+    /// A daemon on `world`; `label` names it in the log (the scenario, or `kubernetes`).
+    pub fn with_world(
+        config: Config,
+        watched: Option<crate::config::Source>,
+        world: World,
+        label: &str,
     ) -> anyhow::Result<Self> {
         let runtime = Arc::new(
             Runtime::new(Some(config.plugins.cache_dir()))
@@ -211,7 +228,8 @@ impl Daemon {
             None => None,
         };
         tracing::info!(
-            scenario = %scenario.name,
+            backend = world.name(),
+            scenario = %label,
             forecaster = %roles.forecaster.live_label(),
             scorer = %roles.scorer.live_label(),
             cost_model = %roles.cost_model.live_label(),
@@ -220,7 +238,7 @@ impl Daemon {
         let mut predictor = Predictor::new(refresh_s);
         predictor.set_calendar(&config.events);
         Ok(Self {
-            sim: Simulator::from_scenario(scenario),
+            world,
             config,
             roles,
             planner: ReplicaPlanner::default(),
@@ -241,7 +259,11 @@ impl Daemon {
 
     /// Decides with `policy` from now on: Foresight's planner, or a baseline in its place.
     pub fn set_policy(&mut self, policy: PolicyName) {
-        let scenario = self.sim.scenario();
+        let Some(sim) = self.world.sim() else {
+            tracing::warn!("baseline policies run on the simulator only; keeping Foresight's planner");
+            return;
+        };
+        let scenario = sim.scenario();
         self.baseline = policy.baseline().map(|kind| {
             let replicas: Vec<Vec<u32>> = scenario.services.iter().map(|s| s.replicas.clone()).collect();
             let peak = (kind == crate::baselines::Kind::StaticPeak)
@@ -262,7 +284,7 @@ impl Daemon {
 
     /// Whether the scenario has run to its end.
     pub fn finished(&self) -> bool {
-        self.sim.finished()
+        self.world.sim().is_some_and(Simulator::finished)
     }
 
     /// Runs one tick.
@@ -281,7 +303,26 @@ impl Daemon {
         };
 
         let started = Instant::now();
-        let observation = self.sim.observe()?;
+        let observation = match self.world.observe() {
+            Ok(o) => o,
+            // Nothing is decided on data the backend cannot vouch for; the loop goes on.
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot observe; skipping this tick");
+                stages.observe_ms = ms(started.elapsed());
+                let summary = TickSummary {
+                    tick,
+                    time: self.last.as_ref().map_or(0, |l| l.time),
+                    stages,
+                    decisions: 0,
+                    rejected: 0,
+                    skipped_acting: true,
+                    control_cpu_s: 0.0,
+                };
+                self.tick += 1;
+                self.last = Some(summary.clone());
+                return Ok(summary);
+            }
+        };
         stages.observe_ms = ms(started.elapsed());
         over("observe", stages.observe_ms, budgets.observe_ms);
         let observed_at = Instant::now();
@@ -292,7 +333,7 @@ impl Daemon {
             Some(_) => None,
             None => Some(self.predictor.predict(
                 &observation,
-                &self.sim,
+                self.world.observer(),
                 &self.roles.forecaster,
                 &self.roles.ensemble,
             )),
@@ -302,7 +343,7 @@ impl Daemon {
 
         let started = Instant::now();
         let mut plan = match (&mut self.baseline, &forecasts) {
-            (Some(baseline), _) => baseline.plan(&observation, &self.sim),
+            (Some(baseline), _) => baseline.plan(&observation, self.world.observer()),
             (None, None) => Plan::default(),
             (None, Some(Ok(f))) => {
                 let rank = crate::decide::placement::cluster_ranks(&observation, f, &self.roles.scorer);
@@ -310,7 +351,7 @@ impl Daemon {
                     self.planner.plan(&observation, f, &self.config.guardrails, &|s, r, c| rank[s][r][c]);
                 let placements = crate::decide::placement::place_pods(
                     &observation,
-                    &self.sim,
+                    self.world.observer(),
                     &decisions,
                     &self.roles.scorer,
                 );
@@ -335,7 +376,7 @@ impl Daemon {
         for exp in &mut self.experiments {
             let candidate = exp.decide(
                 &observation,
-                &self.sim,
+                self.world.observer(),
                 forecasts.as_ref(),
                 self.live_prev.as_ref(),
                 &plan.decisions,
@@ -420,8 +461,7 @@ impl Daemon {
                 .collect();
             self.last_records.extend(records.iter().cloned());
             self.journal.append(records, false).context("writing the decision log")?;
-            let actions: Vec<_> = plan.decisions.iter().map(|d| d.action.clone()).collect();
-            let outcomes = self.sim.apply(&actions);
+            let outcomes = self.world.apply(&plan.decisions);
             for (d, o) in plan.decisions.iter().zip(&outcomes) {
                 if let Outcome::Rejected { reason } = o {
                     rejected += 1;
@@ -436,7 +476,7 @@ impl Daemon {
             self.last_records.extend(records.iter().cloned());
             self.journal.append(records, true).context("writing the decision log")?;
         }
-        self.last_step = Some(self.sim.step());
+        self.last_step = self.world.sim_mut().map(Simulator::step);
         stages.act_ms = ms(started.elapsed());
         over("act", stages.act_ms, budgets.act_ms);
         // Between ticks, like any other swap.
@@ -456,9 +496,9 @@ impl Daemon {
         Ok(summary)
     }
 
-    /// The simulator, read-only (evaluations read what it measured).
-    pub fn simulator(&self) -> &Simulator {
-        &self.sim
+    /// The simulator, read-only (evaluations read what it measured); `None` on Kubernetes.
+    pub fn simulator(&self) -> Option<&Simulator> {
+        self.world.sim()
     }
 
     /// What the backend measured over the last tick's step.
@@ -478,12 +518,14 @@ impl Daemon {
 
     /// Gives the backend `span_s` of demand history from before the start.
     pub fn prefill_history(&mut self, span_s: u32) {
-        self.sim.prefill_history(span_s);
+        if let Some(sim) = self.world.sim_mut() {
+            sim.prefill_history(span_s);
+        }
     }
 
-    /// The simulator's ledger so far.
-    pub fn ledger(&self) -> &crate::backends::sim::Ledger {
-        self.sim.ledger()
+    /// The simulator's ledger so far; `None` on Kubernetes (cost is the cloud bill there).
+    pub fn ledger(&self) -> Option<&crate::backends::sim::Ledger> {
+        self.world.sim().map(Simulator::ledger)
     }
 
     /// Champion/challenger: a shadow forecaster that has beaten the live one over its window
@@ -587,11 +629,11 @@ impl Daemon {
         let role = |label: String, stats: crate::plugins::StatsSnapshot| serde_json::json!({ "live": label, "stats": stats });
         serde_json::json!({
             "state": "running",
-            "backend": "sim",
-            "scenario": self.sim.scenario().name,
+            "backend": self.world.name(),
+            "scenario": self.world.sim().map(|s| s.scenario().name.clone()),
             "tick": self.tick,
             "tick_interval": self.config.tick.interval,
-            "time": self.sim.now(),
+            "time": self.world.sim().map_or(self.last.as_ref().map_or(0, |l| l.time), Simulator::now),
             "last_tick": self.last,
             "plugins": {
                 "forecaster": role(self.roles.forecaster.live_label(), self.roles.forecaster.stats()),
@@ -601,14 +643,16 @@ impl Daemon {
             "services": self.service_names(),
             "experiments": self.experiments.iter().map(|e| e.status()).collect::<Vec<_>>(),
             "forecast_accuracy": self.forecast_accuracy(),
-            "ledger": self.sim.ledger(),
+            "ledger": self.ledger(),
+            "clusters": self.clusters_status(),
         })
     }
 
     /// Advances the simulator without deciding (to build up demand history).
     pub fn warm_up(&mut self, steps: u64) {
+        let Some(sim) = self.world.sim_mut() else { return };
         for _ in 0..steps {
-            self.sim.step();
+            sim.step();
         }
     }
 
@@ -638,7 +682,29 @@ impl Daemon {
 
     /// Names of the services, in ledger order.
     pub fn service_names(&self) -> Vec<String> {
-        self.sim.scenario().services.iter().map(|s| s.name.clone()).collect()
+        match &self.world {
+            World::Sim(sim) => sim.scenario().services.iter().map(|s| s.name.clone()).collect(),
+            World::Kube(k) => k.snapshot().demand.keys().cloned().collect(),
+        }
+    }
+
+    /// Each cluster's watch health and this instance's leadership (Kubernetes only).
+    fn clusters_status(&self) -> serde_json::Value {
+        let World::Kube(k) = &self.world else { return serde_json::Value::Null };
+        let now = std::time::SystemTime::now();
+        serde_json::json!({
+            "dry_run": self.config.backend.kubernetes.dry_run,
+            "leader": match k.leadership() { Ok(()) => serde_json::json!({"this": true}), Err(holder) => serde_json::json!({"this": false, "holder": holder}) },
+            "health": k.health().into_iter().map(|(name, h)| serde_json::json!({
+                "name": name,
+                "synced": h.synced.iter().all(|s| *s),
+                "stale": h.stale(now, std::time::Duration::from_secs(u64::MAX / 4)).is_some(),
+                "failing_for_s": h.failing_since.and_then(|t| now.duration_since(t).ok()).map(|d| d.as_secs()),
+                "last_error": h.last_error,
+                "watch_events": h.events,
+                "watch_errors": h.errors,
+            })).collect::<Vec<_>>(),
+        })
     }
 
     /// Labels of the live plugins.

@@ -301,7 +301,7 @@ impl Metrics {
     }
 
     /// Brings role and ledger counters up to the daemon's running totals.
-    pub fn totals(&self, roles: &[(&str, StatsSnapshot)], ledger: &Ledger, services: &[String]) {
+    pub fn totals(&self, roles: &[(&str, StatsSnapshot)], ledger: Option<&Ledger>, services: &[String]) {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         for (role, now) in roles {
             let label = Role { role: (*role).into() };
@@ -321,6 +321,9 @@ impl Metrics {
             }
             seen.roles.insert((*role).into(), now.clone());
         }
+        // The simulator keeps a ledger; on Kubernetes cost and SLOs are the cloud's and
+        // Prometheus' to report.
+        let Some(ledger) = ledger else { return };
         for (i, service) in services.iter().enumerate() {
             let now = ledger.slo_violation_minutes.get(i).copied().unwrap_or(0.0);
             let before = seen.ledger.slo_violation_minutes.get(i).copied().unwrap_or(0.0);

@@ -59,11 +59,12 @@ pub fn run_policy(
     let mut control_cpu_s = 0.0;
     // Nothing changes the world between one tick's end and the next one's start, so the
     // snapshot after a tick is the one before the next.
-    let mut before = daemon.simulator().snapshot();
+    let sim = |d: &Daemon| d.simulator().map(|s| s.snapshot()).context("simulate runs on the simulator");
+    let mut before = sim(&daemon)?;
     while !daemon.finished() {
         let summary = daemon.tick().with_context(|| format!("`{policy}` at tick {}", before.time))?;
         control_cpu_s += summary.control_cpu_s;
-        let after = daemon.simulator().snapshot();
+        let after = sim(&daemon)?;
         let step = daemon.last_step().context("a tick always steps the simulator")?;
         timeline.record(&before, &after, step, daemon.last_forecasts(), daemon.last_impact());
         before = after;

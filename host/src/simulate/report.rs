@@ -135,7 +135,7 @@ impl PolicyReport {
         scenario: &Scenario,
         offers: &[commitment::Offer],
     ) -> Self {
-        let ledger = daemon.ledger();
+        let ledger = daemon.ledger().expect("a simulation runs on the simulator");
         let names: Vec<String> = scenario.services.iter().map(|s| s.name.clone()).collect();
         let by_service: BTreeMap<String, f64> =
             names.iter().cloned().zip(ledger.slo_violation_minutes.iter().copied()).collect();

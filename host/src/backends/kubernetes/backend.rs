@@ -145,7 +145,8 @@ impl KubeBackend {
                 .get(&c.name)
                 .cloned()
                 .with_context(|| format!("no API client for cluster `{}`", c.name))?;
-            let (stores, health) = reflect::start(client.clone(), retry.backoff.max(Duration::from_millis(50)));
+            // A failing watch is retried no faster than twice a second, whatever the call retries.
+            let (stores, health) = reflect::start(client.clone(), retry.backoff.max(Duration::from_millis(500)));
             clusters.push(Watched { config: c.clone(), client, stores, health });
         }
         let identity = identity(config);
