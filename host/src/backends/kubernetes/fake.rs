@@ -211,7 +211,7 @@ impl FakeApi {
     /// resourceVersion are refused the same way, so clients must list again.
     pub fn expire_watches(&self) {
         let mut state = self.state.lock().expect("fake API state");
-        state.compacted = state.rv + 1;
+        state.compacted = state.rv;
         for w in std::mem::take(&mut state.pending) {
             let gone = json!({"type": "ERROR", "object": status(410, "Expired", "too old resource version")});
             respond(w.reply, StatusCode::OK, format!("{gone}\n").into_bytes());
