@@ -178,6 +178,9 @@ fn publish(shared: &Shared, daemon: &Daemon, summary: &crate::control::TickSumma
     let roles: Vec<(&str, _)> = roles.iter().map(|(n, s)| (*n, s.clone())).collect();
     shared.metrics.totals(&roles, daemon.ledger(), services);
     shared.metrics.experiments(&daemon.experiments());
+    if let Some((health, leader)) = daemon.cluster_health() {
+        shared.metrics.clusters(&health, leader);
+    }
     if let Some(predicted) = daemon.last_impact() {
         shared.metrics.predicted_latency(services, predicted);
     }

@@ -688,6 +688,23 @@ impl Daemon {
         }
     }
 
+    /// Each cluster's health and whether this instance may act, for metrics (Kubernetes only).
+    pub fn cluster_health(&self) -> Option<(Vec<crate::server::ClusterHealth>, bool)> {
+        let World::Kube(k) = &self.world else { return None };
+        let stale: Vec<Option<String>> = k.snapshot().clusters.iter().map(|c| c.stale.clone()).collect();
+        let health = k
+            .health()
+            .into_iter()
+            .enumerate()
+            .map(|(i, (cluster, h))| crate::server::ClusterHealth {
+                cluster,
+                stale: stale.get(i).is_some_and(Option::is_some),
+                watch_errors: h.errors,
+            })
+            .collect();
+        Some((health, k.leadership().is_ok()))
+    }
+
     /// Each cluster's watch health and this instance's leadership (Kubernetes only).
     fn clusters_status(&self) -> serde_json::Value {
         let World::Kube(k) = &self.world else { return serde_json::Value::Null };
@@ -698,7 +715,7 @@ impl Daemon {
             "health": k.health().into_iter().map(|(name, h)| serde_json::json!({
                 "name": name,
                 "synced": h.synced.iter().all(|s| *s),
-                "stale": h.stale(now, std::time::Duration::from_secs(u64::MAX / 4)).is_some(),
+                "stale": k.snapshot().cluster(&name).and_then(|c| c.stale.clone()),
                 "failing_for_s": h.failing_since.and_then(|t| now.duration_since(t).ok()).map(|d| d.as_secs()),
                 "last_error": h.last_error,
                 "watch_events": h.events,

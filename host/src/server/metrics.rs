@@ -62,6 +62,22 @@ struct ServiceLabel {
     service: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClusterLabel {
+    cluster: String,
+}
+
+/// One Kubernetes cluster's watch health, as metrics report it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterHealth {
+    /// Cluster name.
+    pub cluster: String,
+    /// Whether its data is too old to act on.
+    pub stale: bool,
+    /// Watch failures since start.
+    pub watch_errors: u64,
+}
+
 /// Every metric, registered once.
 pub struct Metrics {
     registry: Registry,
@@ -77,6 +93,9 @@ pub struct Metrics {
     plugin_quarantined: Family<Role, Gauge>,
     slo_minutes: Family<ServiceLabel, Counter<f64, AtomicU64>>,
     predicted_p95: Family<ServiceLabel, Gauge<f64, AtomicU64>>,
+    cluster_stale: Family<ClusterLabel, Gauge>,
+    cluster_watch_errors: Family<ClusterLabel, Gauge>,
+    leader: Gauge,
     control_cpu: Counter<f64, AtomicU64>,
     cost: Counter<f64, AtomicU64>,
     dropped: Counter<f64, AtomicU64>,
@@ -239,8 +258,25 @@ impl Metrics {
             "Share of observed demand at or below the live forecast of each quantile level since start (calibrated: equal to the level)",
             forecast_coverage.clone(),
         );
+        let cluster_stale = Family::<ClusterLabel, Gauge>::default();
+        registry.register(
+            "cluster_stale",
+            "1 while a Kubernetes cluster's watches have failed longer than max-data-age (no action is taken on it)",
+            cluster_stale.clone(),
+        );
+        let cluster_watch_errors = Family::<ClusterLabel, Gauge>::default();
+        registry.register(
+            "cluster_watch_errors",
+            "Watch failures (expired, dropped, refused) of a Kubernetes cluster since start",
+            cluster_watch_errors.clone(),
+        );
+        let leader = Gauge::default();
+        registry.register("leader", "1 while this instance holds the leader Lease and may act", leader.clone());
         Self {
             registry,
+            cluster_stale,
+            cluster_watch_errors,
+            leader,
             forecast_scored,
             forecast_ape_sum,
             forecast_ape_count,
@@ -298,6 +334,16 @@ impl Metrics {
         for (service, p95) in services.iter().zip(predicted) {
             self.predicted_p95.get_or_create(&ServiceLabel { service: service.clone() }).set(*p95);
         }
+    }
+
+    /// Publishes the Kubernetes backend's cluster health and leadership.
+    pub fn clusters(&self, health: &[ClusterHealth], leader: bool) {
+        for h in health {
+            let label = ClusterLabel { cluster: h.cluster.clone() };
+            self.cluster_stale.get_or_create(&label).set(i64::from(h.stale));
+            self.cluster_watch_errors.get_or_create(&label).set(h.watch_errors as i64);
+        }
+        self.leader.set(i64::from(leader));
     }
 
     /// Brings role and ledger counters up to the daemon's running totals.
@@ -388,5 +434,25 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_health_and_leadership_are_published() {
+        let m = Metrics::new();
+        let health = [
+            ClusterHealth { cluster: "eu".into(), stale: true, watch_errors: 7 },
+            ClusterHealth { cluster: "us".into(), stale: false, watch_errors: 0 },
+        ];
+        m.clusters(&health, true);
+        let text = m.encode();
+        assert!(text.contains("foresight_cluster_stale{cluster=\"eu\"} 1"), "{text}");
+        assert!(text.contains("foresight_cluster_stale{cluster=\"us\"} 0"), "{text}");
+        assert!(text.contains("foresight_cluster_watch_errors{cluster=\"eu\"} 7"), "{text}");
+        assert!(text.contains("foresight_leader 1"), "{text}");
     }
 }

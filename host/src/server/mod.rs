@@ -4,6 +4,8 @@
 
 mod metrics;
 
+pub use metrics::ClusterHealth;
+
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -166,6 +166,16 @@ impl Actuator {
         if !switch {
             return Err(Done::rejected(format!("backend.kubernetes.actions.{key} is off")));
         }
+        if let Action::SetReplicas { service, .. } = action {
+            // A workload's home is the first cluster (in configuration order) running it.
+            let home = snapshot.clusters.iter().find(|c| c.workloads.contains_key(service)).map(|c| c.name.as_str());
+            if !a.cross_cluster && home.is_some_and(|h| h != cluster) {
+                return Err(Done::rejected(format!(
+                    "`{service}` lives in cluster `{}`; replicas elsewhere need backend.kubernetes.actions.cross-cluster",
+                    home.unwrap_or_default()
+                )));
+            }
+        }
         if let Err(leader) = leadership {
             return Err(Done { outcome: Outcome::Standby { leader: leader.clone() }, regarding: None, verb: "" });
         }

@@ -282,6 +282,17 @@ async fn a_standby_instance_and_stale_data_change_nothing() {
     snapshot.clusters[0].stale = None;
     let out = act.apply(&snapshot, &[replicas("web", 6)], &Ok(())).await;
     assert!(matches!(&out[0], Outcome::Rejected { reason } if reason.contains("actions.floor is off")), "{out:?}");
+    // Without cross-cluster, a workload is scaled only in its home cluster.
+    let mut home = settings(false);
+    home.actions.cross_cluster = false;
+    let mut act = Actuator::new(home, BTreeMap::from([("eu".to_owned(), client.clone()), ("us".to_owned(), client)]));
+    let mut us = snapshot.clusters[0].clone();
+    us.name = "us".into();
+    snapshot.clusters.push(us);
+    let away = decision(Action::SetReplicas { service: "web".into(), cluster: "us".into(), replicas: 3 });
+    let out = act.apply(&snapshot, &[away], &Ok(())).await;
+    assert!(matches!(&out[0], Outcome::Rejected { reason } if reason.contains("lives in cluster `eu`")), "{out:?}");
+    assert_eq!(act.apply(&snapshot, &[replicas("web", 3)], &Ok(())).await, vec![Outcome::Applied]);
 }
 
 #[tokio::test]
