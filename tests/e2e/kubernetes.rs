@@ -26,11 +26,16 @@ fn demand_source(region: &str, value: f64) -> String {
                 header.clear();
             }
             let param = |k: &str| -> i64 {
-                line.split(['?', '&', ' ']).find_map(|kv| kv.strip_prefix(&format!("{k}="))).and_then(|v| v.parse().ok()).unwrap_or(0)
+                line.split(['?', '&', ' '])
+                    .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0)
             };
             let (start, end, step) = (param("start"), param("end"), param("step").max(1));
-            let values: Vec<serde_json::Value> =
-                (start..=end).step_by(step as usize).map(|t| serde_json::json!([t, value.to_string()])).collect();
+            let values: Vec<serde_json::Value> = (start..=end)
+                .step_by(step as usize)
+                .map(|t| serde_json::json!([t, value.to_string()]))
+                .collect();
             let body = serde_json::json!({"status": "success", "data": {"resultType": "matrix",
                 "result": [{"metric": {"region": region}, "values": values}]}})
             .to_string();
@@ -44,7 +49,13 @@ fn demand_source(region: &str, value: f64) -> String {
     url
 }
 
-fn config(dir: &Path, context: Option<&str>, namespace: &str, prometheus: &str, dry_run: bool) -> std::path::PathBuf {
+fn config(
+    dir: &Path,
+    context: Option<&str>,
+    namespace: &str,
+    prometheus: &str,
+    dry_run: bool,
+) -> std::path::PathBuf {
     let context = context.map(|c| format!("context = \"{c}\"\n")).unwrap_or_default();
     let text = format!(
         r#"[tick]
@@ -129,7 +140,8 @@ fn an_unreachable_cluster_leaves_the_daemon_ticking_and_acting_on_nothing() {
     let (stdout, stderr, records) = run(dir.path(), &config, &kubeconfig, 3);
     assert!(stdout.contains("3 ticks on 1 cluster(s)"), "{stdout}");
     assert!(stderr.contains("backend=\"kubernetes\"") || stderr.contains("backend=kubernetes"), "{stderr}");
-    let applied = records.iter().filter(|r| r["record"] == "outcome" && r["outcome"]["status"] == "applied").count();
+    let applied =
+        records.iter().filter(|r| r["record"] == "outcome" && r["outcome"]["status"] == "applied").count();
     assert_eq!(applied, 0, "nothing may be applied to a cluster that was never observed: {records:?}");
 }
 
@@ -211,7 +223,11 @@ spec:
     }
 
     fn hpa_min(&self) -> u64 {
-        let out = kubectl(self.kubeconfig, &["-n", &self.namespace, "get", "hpa", "web", "-o", "jsonpath={.spec.minReplicas}"], None);
+        let out = kubectl(
+            self.kubeconfig,
+            &["-n", &self.namespace, "get", "hpa", "web", "-o", "jsonpath={.spec.minReplicas}"],
+            None,
+        );
         out.trim().parse().expect("minReplicas")
     }
 }
@@ -236,7 +252,10 @@ fn on_a_real_cluster_dry_run_changes_nothing_and_acting_raises_the_hpa_floor_wit
     let dry = config(dir.path(), None, &workload.namespace, &prometheus, true);
     let (_, stderr, records) = run(dir.path(), &dry, &kubeconfig, 4);
     assert_eq!(workload.hpa_min(), 1, "dry-run changed the HPA\n{stderr}");
-    assert!(records.iter().any(|r| r["outcome"]["status"] == "dry-run"), "dry-run recorded nothing: {records:?}");
+    assert!(
+        records.iter().any(|r| r["outcome"]["status"] == "dry-run"),
+        "dry-run recorded nothing: {records:?}"
+    );
 
     let acting = config(dir.path(), None, &workload.namespace, &prometheus, false);
     let (_, stderr, records) = run(dir.path(), &acting, &kubeconfig, 4);
@@ -244,11 +263,20 @@ fn on_a_real_cluster_dry_run_changes_nothing_and_acting_raises_the_hpa_floor_wit
     assert!(raised > 1, "the floor was not raised\n{stderr}\n{records:?}");
     let annotation = kubectl(
         &kubeconfig,
-        &["-n", &workload.namespace, "get", "hpa", "web", "-o", "jsonpath={.metadata.annotations.foresight\\.io/original-min-replicas}"],
+        &[
+            "-n",
+            &workload.namespace,
+            "get",
+            "hpa",
+            "web",
+            "-o",
+            "jsonpath={.metadata.annotations.foresight\\.io/original-min-replicas}",
+        ],
         None,
     );
     assert_eq!(annotation.trim(), "1");
-    let events = kubectl(&kubeconfig, &["-n", &workload.namespace, "get", "events.events.k8s.io", "-o", "json"], None);
+    let events =
+        kubectl(&kubeconfig, &["-n", &workload.namespace, "get", "events.events.k8s.io", "-o", "json"], None);
     let events: serde_json::Value = serde_json::from_str(&events).expect("event list");
     let ours: Vec<_> = events["items"]
         .as_array()

@@ -248,8 +248,9 @@ impl Default for RetryConfig {
 
 /// A duration option, or what is wrong with it.
 pub fn duration(key: &str, text: &str) -> Result<Duration, (String, String)> {
-    humantime::parse_duration(text)
-        .map_err(|e| (key.to_owned(), format!("= \"{text}\" is not a duration ({e}); write it like \"30s\" or \"5m\"")))
+    humantime::parse_duration(text).map_err(|e| {
+        (key.to_owned(), format!("= \"{text}\" is not a duration ({e}); write it like \"30s\" or \"5m\""))
+    })
 }
 
 impl KubernetesConfig {
@@ -281,18 +282,30 @@ impl KubernetesConfig {
         for (i, c) in self.clusters.iter().enumerate() {
             let at = |k: &str| key(&format!("clusters[{i}].{k}"));
             if !names.insert(c.name.as_str()) {
-                return Err((at("name"), format!("`{}` is used by two clusters; names must be unique", c.name)));
+                return Err((
+                    at("name"),
+                    format!("`{}` is used by two clusters; names must be unique", c.name),
+                ));
             }
             for region in &self.regions {
                 if !c.rtt_ms.contains_key(region) {
-                    return Err((at("rtt-ms"), format!("has no round trip from region `{region}`; add `{region} = <ms>`")));
+                    return Err((
+                        at("rtt-ms"),
+                        format!("has no round trip from region `{region}`; add `{region} = <ms>`"),
+                    ));
                 }
             }
             if let Some((r, _)) = c.rtt_ms.iter().find(|(r, _)| !self.regions.contains(r)) {
-                return Err((at("rtt-ms"), format!("names region `{r}`, which is not in backend.kubernetes.regions")));
+                return Err((
+                    at("rtt-ms"),
+                    format!("names region `{r}`, which is not in backend.kubernetes.regions"),
+                ));
             }
             if let Some((r, ms)) = c.rtt_ms.iter().find(|(_, ms)| !ms.is_finite() || **ms < 0.0) {
-                return Err((at("rtt-ms"), format!("{r} = {ms} is not a round trip; write milliseconds ≥ 0")));
+                return Err((
+                    at("rtt-ms"),
+                    format!("{r} = {ms} is not a round trip; write milliseconds ≥ 0"),
+                ));
             }
         }
         let known = |name: &Option<String>, k: &str| match name {
@@ -326,11 +339,17 @@ impl KubernetesConfig {
             duration(&at("lead-time"), &o.lead_time)?;
             for (k, v) in [("vcpu", o.vcpu), ("memory-gib", o.memory_gib)] {
                 if !(v.is_finite() && v > 0.0) {
-                    return Err((at(k), format!("= {v} is not a size; write the allocatable amount per node, > 0")));
+                    return Err((
+                        at(k),
+                        format!("= {v} is not a size; write the allocatable amount per node, > 0"),
+                    ));
                 }
             }
             if !(o.hourly_price.is_finite() && o.hourly_price >= 0.0) {
-                return Err((at("hourly-price"), format!("= {} is not a price; write a number ≥ 0", o.hourly_price)));
+                return Err((
+                    at("hourly-price"),
+                    format!("= {} is not a price; write a number ≥ 0", o.hourly_price),
+                ));
             }
         }
         Ok(())

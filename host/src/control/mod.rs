@@ -178,8 +178,9 @@ impl Daemon {
     pub fn new(config: Config, watched: Option<crate::config::Source>) -> anyhow::Result<Self> {
         if config.backend.kind == BackendKind::Kubernetes {
             let k = &config.backend.kubernetes;
-            let step = crate::config::kubernetes::duration("backend.kubernetes.prometheus.step", &k.prometheus.step)
-                .map_err(|(key, m)| anyhow::anyhow!("`{key}` {m}"))?;
+            let step =
+                crate::config::kubernetes::duration("backend.kubernetes.prometheus.step", &k.prometheus.step)
+                    .map_err(|(key, m)| anyhow::anyhow!("`{key}` {m}"))?;
             let backend = crate::backends::kubernetes::KubeBackend::connect(k, step.as_secs() as u32)
                 .context("starting the Kubernetes backend ([backend.kubernetes])")?;
             return Self::with_world(config, watched, World::Kube(Box::new(backend)), "kubernetes");

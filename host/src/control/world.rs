@@ -6,7 +6,7 @@ use crate::act::Outcome;
 use crate::backends::kubernetes::KubeBackend;
 use crate::backends::sim::Simulator;
 use crate::decide::Decision;
-use crate::observe::{ObserveError, Observation, Observer};
+use crate::observe::{Observation, ObserveError, Observer};
 
 /// Where observations come from and decisions go.
 pub enum World {

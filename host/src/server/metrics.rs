@@ -271,7 +271,11 @@ impl Metrics {
             cluster_watch_errors.clone(),
         );
         let leader = Gauge::default();
-        registry.register("leader", "1 while this instance holds the leader Lease and may act", leader.clone());
+        registry.register(
+            "leader",
+            "1 while this instance holds the leader Lease and may act",
+            leader.clone(),
+        );
         Self {
             registry,
             cluster_stale,

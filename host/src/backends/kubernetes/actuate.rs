@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::Client;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use sha2::Digest;
 
@@ -43,6 +43,13 @@ pub struct Settings {
     pub scores_valid_for: Duration,
 }
 
+/// Routing weights per service: region → (cluster, weight).
+pub type RoutingTable = BTreeMap<String, BTreeMap<String, Vec<(String, f64)>>>;
+
+/// A `set-routing` decision waiting for the scores to be published: its index, service,
+/// region and weights.
+type Route = (usize, String, String, Vec<(String, f64)>);
+
 /// Whether this instance may act: `Err(leader)` when another instance leads.
 pub type Leadership = Result<(), String>;
 
@@ -58,7 +65,8 @@ struct Regarding {
 /// What applying one action did: the outcome, and the object its Event regards.
 struct Done {
     outcome: Outcome,
-    regarding: Option<(String, Regarding)>,
+    /// What changed, and the object it changed (boxed: most outcomes carry none).
+    regarding: Option<Box<(String, Regarding)>>,
     verb: &'static str,
 }
 
@@ -73,7 +81,7 @@ pub struct Actuator {
     settings: Settings,
     clients: BTreeMap<String, Client>,
     /// Routing weights in force per service: region → (cluster, weight).
-    routing: BTreeMap<String, BTreeMap<String, Vec<(String, f64)>>>,
+    routing: RoutingTable,
 }
 
 impl Actuator {
@@ -88,7 +96,12 @@ impl Actuator {
     }
 
     /// Applies decisions made on `snapshot`, in order; one outcome each.
-    pub async fn apply(&mut self, snapshot: &Snapshot, decisions: &[Decision], leadership: &Leadership) -> Vec<Outcome> {
+    pub async fn apply(
+        &mut self,
+        snapshot: &Snapshot,
+        decisions: &[Decision],
+        leadership: &Leadership,
+    ) -> Vec<Outcome> {
         let mut pools: BTreeMap<(String, String), super::snapshot::PoolSnapshot> = BTreeMap::new();
         let mut next_pending: BTreeMap<(String, String), usize> = BTreeMap::new();
         let mut outcomes = Vec::with_capacity(decisions.len());
@@ -109,13 +122,18 @@ impl Actuator {
                     };
                     let would = would(snapshot, &d.action);
                     let regarding = regarding(cluster, &d.action, next, &self.settings.namespace);
-                    Done { outcome: Outcome::DryRun { would: would.clone() }, regarding: regarding.map(|r| (would, r)), verb: "DryRun" }
+                    Done {
+                        outcome: Outcome::DryRun { would: would.clone() },
+                        regarding: regarding.map(|r| Box::new((would, r))),
+                        verb: "DryRun",
+                    }
                 }
                 Ok(cluster) => match &d.action {
                     Action::SetReplicas { service, replicas, .. } => {
                         self.set_replicas(cluster, service, *replicas).await
                     }
-                    Action::RequestNodes { offering, count, .. } | Action::ReleaseNodes { offering, count, .. } => {
+                    Action::RequestNodes { offering, count, .. }
+                    | Action::ReleaseNodes { offering, count, .. } => {
                         let pool = pools
                             .entry((cluster.name.clone(), offering.clone()))
                             .or_insert_with(|| cluster.pools.get(offering).copied().unwrap_or_default());
@@ -144,7 +162,12 @@ impl Actuator {
 
     /// What stops an action before any write: an unknown or stale cluster, its switch off,
     /// standby, dry-run. `Ok` with the cluster when it may go ahead.
-    fn gate<'s>(&self, snapshot: &'s Snapshot, action: &Action, leadership: &Leadership) -> Result<&'s ClusterSnapshot, Done> {
+    fn gate<'s>(
+        &self,
+        snapshot: &'s Snapshot,
+        action: &Action,
+        leadership: &Leadership,
+    ) -> Result<&'s ClusterSnapshot, Done> {
         let a = &self.settings.actions;
         let (cluster, switch, key) = match action {
             Action::SetReplicas { cluster, .. } => (cluster, a.floor, "floor"),
@@ -154,21 +177,29 @@ impl Actuator {
             Action::PlacePod { cluster, .. } => (cluster, a.placement, "placement"),
             Action::SetRouting { .. } => {
                 // Routing is checked when the scores are published; it names no one cluster.
-                return snapshot.clusters.first().ok_or_else(|| Done::rejected("no clusters are observed".into()));
+                return snapshot
+                    .clusters
+                    .first()
+                    .ok_or_else(|| Done::rejected("no clusters are observed".into()));
             }
         };
         let Some(c) = snapshot.cluster(cluster) else {
-            return Err(Done::rejected(format!("unknown cluster `{cluster}`; it is not in backend.kubernetes.clusters")));
+            return Err(Done::rejected(format!(
+                "unknown cluster `{cluster}`; it is not in backend.kubernetes.clusters"
+            )));
         };
         if let Some(why) = &c.stale {
-            return Err(Done::rejected(format!("cluster `{cluster}`'s data is stale ({why}); not acting on it")));
+            return Err(Done::rejected(format!(
+                "cluster `{cluster}`'s data is stale ({why}); not acting on it"
+            )));
         }
         if !switch {
             return Err(Done::rejected(format!("backend.kubernetes.actions.{key} is off")));
         }
         if let Action::SetReplicas { service, .. } = action {
             // A workload's home is the first cluster (in configuration order) running it.
-            let home = snapshot.clusters.iter().find(|c| c.workloads.contains_key(service)).map(|c| c.name.as_str());
+            let home =
+                snapshot.clusters.iter().find(|c| c.workloads.contains_key(service)).map(|c| c.name.as_str());
             if !a.cross_cluster && home.is_some_and(|h| h != cluster) {
                 return Err(Done::rejected(format!(
                     "`{service}` lives in cluster `{}`; replicas elsewhere need backend.kubernetes.actions.cross-cluster",
@@ -177,7 +208,11 @@ impl Actuator {
             }
         }
         if let Err(leader) = leadership {
-            return Err(Done { outcome: Outcome::Standby { leader: leader.clone() }, regarding: None, verb: "" });
+            return Err(Done {
+                outcome: Outcome::Standby { leader: leader.clone() },
+                regarding: None,
+                verb: "",
+            });
         }
         Ok(c)
     }
@@ -192,10 +227,16 @@ impl Actuator {
     /// Why a call failed, for an operator: RBAC refusals name the rule to add.
     fn explain(&self, cluster: &str, failure: Failure, group: &str, resource: &str, verb: &str) -> String {
         match &failure {
-            Failure::Forbidden(m) => format!("cluster `{cluster}` refused: {m}; {}", super::rbac::missing(group, resource, verb)),
-            Failure::NotFound(m) if group.contains("x-k8s.io") || group.contains("open-cluster-management") => format!(
-                "cluster `{cluster}` does not serve {resource} ({group}): {m}; install its CRD (Cluster Autoscaler or Karpenter with CapacityBuffer support; OCM on the hub) or turn the action off in backend.kubernetes.actions"
-            ),
+            Failure::Forbidden(m) => {
+                format!("cluster `{cluster}` refused: {m}; {}", super::rbac::missing(group, resource, verb))
+            }
+            Failure::NotFound(m)
+                if group.contains("x-k8s.io") || group.contains("open-cluster-management") =>
+            {
+                format!(
+                    "cluster `{cluster}` does not serve {resource} ({group}): {m}; install its CRD (Cluster Autoscaler or Karpenter with CapacityBuffer support; OCM on the hub) or turn the action off in backend.kubernetes.actions"
+                )
+            }
             other => format!("cluster `{cluster}`: {verb} {resource} failed: {}", other.message()),
         }
     }
@@ -224,7 +265,14 @@ impl Actuator {
         }
     }
 
-    async fn floor(&self, client: Client, cluster: &ClusterSnapshot, w: &Workload, hpa: &str, replicas: u32) -> Done {
+    async fn floor(
+        &self,
+        client: Client,
+        cluster: &ClusterSnapshot,
+        w: &Workload,
+        hpa: &str,
+        replicas: u32,
+    ) -> Done {
         let regarding = Regarding {
             api_version: "autoscaling/v2",
             kind: "HorizontalPodAutoscaler",
@@ -233,7 +281,9 @@ impl Actuator {
         };
         let api: Api<HorizontalPodAutoscaler> = Api::namespaced(client, &w.namespace);
         let retry = self.settings.retry;
-        let fail = |f: Failure, verb: &str| Done::rejected(self.explain(&cluster.name, f, "autoscaling", "horizontalpodautoscalers", verb));
+        let fail = |f: Failure, verb: &str| {
+            Done::rejected(self.explain(&cluster.name, f, "autoscaling", "horizontalpodautoscalers", verb))
+        };
         // A conflict means someone changed the HPA between our read and write: read again.
         for _ in 0..retry.attempts.max(1) {
             let current = match retry.run("get hpa", || api.get(hpa)).await {
@@ -252,11 +302,12 @@ impl Actuator {
                     w.namespace, cluster.name
                 ));
             }
-            let (target, keep) = if replicas > original { (replicas, Some(original)) } else { (original, None) };
+            let (target, keep) =
+                if replicas > original { (replicas, Some(original)) } else { (original, None) };
             let verb = if keep.is_some() { "raised minReplicas to" } else { "restored minReplicas to" };
             let done = |what: String| Done {
                 outcome: Outcome::Applied,
-                regarding: Some((what, regarding.clone())),
+                regarding: Some(Box::new((what, regarding.clone()))),
                 verb: if keep.is_some() { "RaiseFloor" } else { "RestoreFloor" },
             };
             if min == target && saved == keep {
@@ -271,8 +322,15 @@ impl Actuator {
             });
             let (params, patch) = (self.params(), Patch::Merge(patch));
             match retry.run("patch hpa", || api.patch(hpa, &params, &patch)).await {
-                Ok(_) => return done(format!("{verb} {target} (HPA {}/{hpa}, its own minimum {original})", w.namespace)),
-                Err(Failure::Conflict(m)) => tracing::debug!(hpa, conflict = %m, "HPA changed under us; reading it again"),
+                Ok(_) => {
+                    return done(format!(
+                        "{verb} {target} (HPA {}/{hpa}, its own minimum {original})",
+                        w.namespace
+                    ));
+                }
+                Err(Failure::Conflict(m)) => {
+                    tracing::debug!(hpa, conflict = %m, "HPA changed under us; reading it again")
+                }
                 Err(f) => return fail(f, "patch"),
             }
         }
@@ -289,10 +347,18 @@ impl Actuator {
         match self.settings.retry.run("patch scale", || api.patch_scale(&w.name, &params, &patch)).await {
             Ok(_) => Done {
                 outcome: Outcome::Applied,
-                regarding: Some((
-                    format!("scaled Deployment {}/{} to {replicas} replicas (it has no HPA)", w.namespace, w.name),
-                    Regarding { api_version: "apps/v1", kind: "Deployment", namespace: w.namespace.clone(), name: w.name.clone() },
-                )),
+                regarding: Some(Box::new((
+                    format!(
+                        "scaled Deployment {}/{} to {replicas} replicas (it has no HPA)",
+                        w.namespace, w.name
+                    ),
+                    Regarding {
+                        api_version: "apps/v1",
+                        kind: "Deployment",
+                        namespace: w.namespace.clone(),
+                        name: w.name.clone(),
+                    },
+                ))),
                 verb: "Scale",
             },
             Err(f) => Done::rejected(self.explain(&cluster.name, f, "apps", "deployments/scale", "patch")),
@@ -369,10 +435,17 @@ impl Actuator {
         }
         Done {
             outcome: Outcome::Applied,
-            regarding: Some((
-                format!("CapacityBuffer {ns}/{name} holds {replicas} free core(s): room for {nodes} {offering} node(s)"),
-                Regarding { api_version: "autoscaling.x-k8s.io/v1alpha1", kind: "CapacityBuffer", namespace: ns.clone(), name },
-            )),
+            regarding: Some(Box::new((
+                format!(
+                    "CapacityBuffer {ns}/{name} holds {replicas} free core(s): room for {nodes} {offering} node(s)"
+                ),
+                Regarding {
+                    api_version: "autoscaling.x-k8s.io/v1alpha1",
+                    kind: "CapacityBuffer",
+                    namespace: ns.clone(),
+                    name,
+                },
+            ))),
             verb: "SetHeadroom",
         }
     }
@@ -407,18 +480,28 @@ impl Actuator {
         let post = PostParams::default();
         let done = || Done {
             outcome: Outcome::Applied,
-            regarding: Some((
+            regarding: Some(Box::new((
                 format!("bound pod {namespace}/{name} to node {node_name}"),
-                Regarding { api_version: "v1", kind: "Pod", namespace: namespace.clone(), name: name.clone() },
-            )),
+                Regarding {
+                    api_version: "v1",
+                    kind: "Pod",
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                },
+            ))),
             verb: "Bind",
         };
         let retry = self.settings.retry;
-        match retry.run("bind", || pods.create_subresource::<Value, Value>("binding", name, &post, &binding)).await {
+        match retry
+            .run("bind", || pods.create_subresource::<Value, Value>("binding", name, &post, &binding))
+            .await
+        {
             Ok(_) => done(),
             // An attempt whose answer was lost may have bound it already: look.
             Err(Failure::Conflict(m)) => match retry.run("get pod", || pods.get(name)).await {
-                Ok(p) if p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node_name.as_str()) => done(),
+                Ok(p) if p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node_name.as_str()) => {
+                    done()
+                }
                 Ok(p) => Done::rejected(format!(
                     "pod {namespace}/{name} was bound to {} by someone else ({m})",
                     p.spec.and_then(|s| s.node_name).unwrap_or_default()
@@ -435,7 +518,7 @@ impl Actuator {
         &mut self,
         snapshot: &Snapshot,
         decisions: &[Decision],
-        routes: &[(usize, String, String, Vec<(String, f64)>)],
+        routes: &[Route],
         leadership: &Leadership,
         outcomes: &mut [Outcome],
     ) {
@@ -456,10 +539,16 @@ impl Actuator {
             return set(outcomes, Outcome::Standby { leader: leader.clone() });
         }
         let Some(hub) = self.settings.scores_hub.clone() else {
-            return set(outcomes, Outcome::Rejected { reason: "backend.kubernetes.placement-scores.hub is not set".into() });
+            return set(
+                outcomes,
+                Outcome::Rejected { reason: "backend.kubernetes.placement-scores.hub is not set".into() },
+            );
         };
         if let Some(why) = snapshot.cluster(&hub).and_then(|c| c.stale.as_ref()) {
-            return set(outcomes, Outcome::Rejected { reason: format!("the hub cluster `{hub}`'s data is stale ({why})") });
+            return set(
+                outcomes,
+                Outcome::Rejected { reason: format!("the hub cluster `{hub}`'s data is stale ({why})") },
+            );
         }
         let mut table = self.routing.clone();
         for (_, service, region, weights) in routes {
@@ -472,10 +561,13 @@ impl Actuator {
         let valid_until = humantime::format_rfc3339_seconds(valid_until).to_string();
         let summary: Vec<String> = scores
             .iter()
-            .map(|(c, s)| format!("{c}: {}", s.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join(" ")))
+            .map(|(c, s)| {
+                format!("{c}: {}", s.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join(" "))
+            })
             .collect();
         if self.settings.dry_run {
-            let would = format!("would publish placement scores {} (valid until {valid_until})", summary.join("; "));
+            let would =
+                format!("would publish placement scores {} (valid until {valid_until})", summary.join("; "));
             return set(outcomes, Outcome::DryRun { would });
         }
         let client = match self.client(&hub) {
@@ -483,7 +575,8 @@ impl Actuator {
             Err(done) => return set(outcomes, done.outcome),
         };
         for (cluster, list) in &scores {
-            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), cluster, &resources::placement_score());
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(client.clone(), cluster, &resources::placement_score());
             let name = &self.settings.scores_name;
             let object = json!({
                 "apiVersion": "cluster.open-cluster-management.io/v1alpha1", "kind": "AddOnPlacementScore",
@@ -516,7 +609,10 @@ impl Actuator {
         };
         let done = Done {
             outcome: Outcome::Applied,
-            regarding: Some((format!("published placement scores {}", summary.join("; ")), regarding)),
+            regarding: Some(Box::new((
+                format!("published placement scores {}", summary.join("; ")),
+                regarding,
+            ))),
             verb: "PublishScores",
         };
         self.record_on(&hub, snapshot, index, &decisions[index], &done).await;
@@ -534,8 +630,16 @@ impl Actuator {
         self.record_on(cluster, snapshot, index, decision, done).await;
     }
 
-    async fn record_on(&self, cluster: &str, snapshot: &Snapshot, index: usize, decision: &Decision, done: &Done) {
-        let (Some((what, regarding)), true) = (&done.regarding, self.settings.actions.events) else { return };
+    async fn record_on(
+        &self,
+        cluster: &str,
+        snapshot: &Snapshot,
+        index: usize,
+        decision: &Decision,
+        done: &Done,
+    ) {
+        let (Some(changed), true) = (&done.regarding, self.settings.actions.events) else { return };
+        let (what, regarding) = changed.as_ref();
         let Ok(client) = self.client(cluster) else { return };
         let (reason, note) = if self.settings.dry_run {
             ("DryRun", format!("dry-run, {what}: {}", decision.reason.summary))
@@ -543,7 +647,12 @@ impl Actuator {
             ("PredictedDemand", format!("{what}: {}", decision.reason.summary))
         };
         let digest = sha2::Sha256::digest(
-            format!("{}/{index}/{}", snapshot.time, serde_json::to_string(&decision.action).unwrap_or_default()).as_bytes(),
+            format!(
+                "{}/{index}/{}",
+                snapshot.time,
+                serde_json::to_string(&decision.action).unwrap_or_default()
+            )
+            .as_bytes(),
         );
         let prefix: String = regarding.name.chars().take(200).collect();
         let name = format!("{prefix}.{}", &hex::encode(digest)[..16]);
@@ -579,7 +688,9 @@ impl Actuator {
         let post = PostParams::default();
         match self.settings.retry.run("create event", || events.create(&post, &object)).await {
             Ok(_) | Err(Failure::Exists(_)) => {}
-            Err(f) => tracing::warn!(cluster, error = %self.explain(cluster, f, "events.k8s.io", "events", "create"), "cannot record the Event for an action"),
+            Err(f) => {
+                tracing::warn!(cluster, error = %self.explain(cluster, f, "events.k8s.io", "events", "create"), "cannot record the Event for an action")
+            }
         }
     }
 }
@@ -594,7 +705,12 @@ fn regarding(cluster: &ClusterSnapshot, action: &Action, next: usize, own: &str)
                 namespace: w.namespace.clone(),
                 name: h.clone(),
             },
-            None => Regarding { api_version: "apps/v1", kind: "Deployment", namespace: w.namespace.clone(), name: w.name.clone() },
+            None => Regarding {
+                api_version: "apps/v1",
+                kind: "Deployment",
+                namespace: w.namespace.clone(),
+                name: w.name.clone(),
+            },
         }),
         Action::RequestNodes { offering, .. } | Action::ReleaseNodes { offering, .. } => Some(Regarding {
             api_version: "autoscaling.x-k8s.io/v1alpha1",
@@ -602,11 +718,8 @@ fn regarding(cluster: &ClusterSnapshot, action: &Action, next: usize, own: &str)
             namespace: own.to_owned(),
             name: format!("foresight-headroom-{}", offering.to_ascii_lowercase()),
         }),
-        Action::PlacePod { service, .. } => cluster.pending.get(service).and_then(|p| p.get(next)).map(|p| Regarding {
-            api_version: "v1",
-            kind: "Pod",
-            namespace: p.namespace.clone(),
-            name: p.name.clone(),
+        Action::PlacePod { service, .. } => cluster.pending.get(service).and_then(|p| p.get(next)).map(|p| {
+            Regarding { api_version: "v1", kind: "Pod", namespace: p.namespace.clone(), name: p.name.clone() }
         }),
         Action::SetRouting { .. } => None,
     }
@@ -626,13 +739,21 @@ pub fn would(snapshot: &Snapshot, action: &Action) -> String {
             workload(cluster, service).unwrap_or_else(|| format!("`{service}`"))
         ),
         Action::RequestNodes { cluster, offering, count } => {
-            format!("would grow CapacityBuffer foresight-headroom-{offering} in cluster `{cluster}` by {count} node(s)")
+            format!(
+                "would grow CapacityBuffer foresight-headroom-{offering} in cluster `{cluster}` by {count} node(s)"
+            )
         }
         Action::ReleaseNodes { cluster, offering, count } => {
-            format!("would shrink CapacityBuffer foresight-headroom-{offering} in cluster `{cluster}` by {count} node(s)")
+            format!(
+                "would shrink CapacityBuffer foresight-headroom-{offering} in cluster `{cluster}` by {count} node(s)"
+            )
         }
         Action::PlacePod { service, cluster, node } => {
-            let node = snapshot.cluster(cluster).and_then(|c| c.nodes.get(*node as usize)).cloned().unwrap_or_default();
+            let node = snapshot
+                .cluster(cluster)
+                .and_then(|c| c.nodes.get(*node as usize))
+                .cloned()
+                .unwrap_or_default();
             format!("would bind a pending pod of `{service}` in cluster `{cluster}` to node {node}")
         }
         Action::SetRouting { service, region, weights } => {
@@ -642,7 +763,7 @@ pub fn would(snapshot: &Snapshot, action: &Action) -> String {
 }
 
 /// Placement scores per managed cluster: (score name = service, value −100..100).
-fn scores(snapshot: &Snapshot, table: &BTreeMap<String, BTreeMap<String, Vec<(String, f64)>>>) -> Vec<(String, Vec<(String, i64)>)> {
+fn scores(snapshot: &Snapshot, table: &RoutingTable) -> Vec<(String, Vec<(String, i64)>)> {
     let mut out: Vec<(String, Vec<(String, i64)>)> =
         snapshot.clusters.iter().map(|c| (c.name.clone(), Vec::new())).collect();
     for (service, rows) in table {

@@ -25,7 +25,8 @@ impl Failure {
     pub fn of(error: &kube::Error) -> Self {
         match error {
             kube::Error::Api(status) => {
-                let message = if status.message.is_empty() { status.reason.clone() } else { status.message.clone() };
+                let message =
+                    if status.message.is_empty() { status.reason.clone() } else { status.message.clone() };
                 match status.code {
                     409 if status.is_already_exists() => Self::Exists(message),
                     409 => Self::Conflict(message),
@@ -97,9 +98,7 @@ mod tests {
     use super::*;
 
     fn api(code: u16, reason: &str) -> kube::Error {
-        kube::Error::Api(
-            kube::core::Status::failure("m", reason).with_code(code).boxed(),
-        )
+        kube::Error::Api(kube::core::Status::failure("m", reason).with_code(code).boxed())
     }
 
     #[test]

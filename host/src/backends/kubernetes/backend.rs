@@ -23,7 +23,7 @@ use super::view::{self, ClusterObjects};
 use crate::act::{Action, Outcome};
 use crate::config::kubernetes::{ClusterConfig, KubernetesConfig, duration};
 use crate::decide::Decision;
-use crate::observe::{ObserveError, Observation, Observer, ServiceView};
+use crate::observe::{Observation, ObserveError, Observer, ServiceView};
 
 /// One watched cluster.
 struct Watched {
@@ -96,7 +96,8 @@ async fn connect(cluster: &ClusterConfig) -> anyhow::Result<kube::Client> {
             })?,
         },
     };
-    kube::Client::try_from(config).with_context(|| format!("cluster `{}`: building its API client", cluster.name))
+    kube::Client::try_from(config)
+        .with_context(|| format!("cluster `{}`: building its API client", cluster.name))
 }
 
 impl KubeBackend {
@@ -146,7 +147,8 @@ impl KubeBackend {
                 .cloned()
                 .with_context(|| format!("no API client for cluster `{}`", c.name))?;
             // A failing watch is retried no faster than twice a second, whatever the call retries.
-            let (stores, health) = reflect::start(client.clone(), retry.backoff.max(Duration::from_millis(500)));
+            let (stores, health) =
+                reflect::start(client.clone(), retry.backoff.max(Duration::from_millis(500)));
             clusters.push(Watched { config: c.clone(), client, stores, health });
         }
         let identity = identity(config);
@@ -163,8 +165,18 @@ impl KubeBackend {
         };
         let leader = if config.leader.enabled {
             let holder = config.leader.cluster.as_ref().or(config.clusters.first().map(|c| &c.name));
-            let client = holder.and_then(|h| by_name.get(h)).cloned().context("no cluster to hold the leader Lease")?;
-            let elector = Elector::new(client, &config.namespace, &config.leader.name, &identity, lease_duration, retry);
+            let client = holder
+                .and_then(|h| by_name.get(h))
+                .cloned()
+                .context("no cluster to hold the leader Lease")?;
+            let elector = Elector::new(
+                client,
+                &config.namespace,
+                &config.leader.name,
+                &identity,
+                lease_duration,
+                retry,
+            );
             Some(elect(elector))
         } else {
             None
@@ -201,11 +213,15 @@ impl KubeBackend {
         let Some(state) = &self.leader else { return Ok(()) };
         let state = state.lock().expect("leader state").clone();
         // Stop acting well before the Lease could expire for the others.
-        let fresh = state.renewed.is_some_and(|t| t.elapsed().unwrap_or_default() < self.lease_duration * 2 / 3);
+        let fresh =
+            state.renewed.is_some_and(|t| t.elapsed().unwrap_or_default() < self.lease_duration * 2 / 3);
         match (&state.role, fresh) {
             (Some(Role::Leader), true) => Ok(()),
             (Some(Role::Follower(holder)), _) if !holder.is_empty() => Err(holder.clone()),
-            _ => Err(state.error.map_or_else(|| "nobody yet (the Lease is being acquired)".into(), |e| format!("unknown ({e})"))),
+            _ => Err(state.error.map_or_else(
+                || "nobody yet (the Lease is being acquired)".into(),
+                |e| format!("unknown ({e})"),
+            )),
         }
     }
 
@@ -248,15 +264,21 @@ impl KubeBackend {
         if c.health.borrow().failing_since.is_none() {
             return;
         }
-        let answered = self
-            .handle
-            .block_on(async { tokio::time::timeout(Duration::from_secs(2), c.client.apiserver_version()).await });
+        let answered = self.handle.block_on(async {
+            tokio::time::timeout(Duration::from_secs(2), c.client.apiserver_version()).await
+        });
         if matches!(answered, Ok(Ok(_))) {
             reflect::recovered(&c.health);
         }
     }
 
-    fn query(&self, template: &str, service: &str, start: i64, end: i64) -> Result<Vec<RangeSeries>, ObserveError> {
+    fn query(
+        &self,
+        template: &str,
+        service: &str,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<RangeSeries>, ObserveError> {
         let q = template.replace("{service}", service);
         self.prometheus
             .query_range(&q, start, end, self.step_s)
@@ -306,7 +328,12 @@ fn elect(mut elector: Elector) -> Arc<Mutex<LeaderState>> {
 
 /// The newest finite value of a series and its time.
 fn latest(s: &RangeSeries) -> Option<(i64, f64)> {
-    s.values.iter().enumerate().rev().find(|(_, v)| v.is_finite()).map(|(k, v)| (s.start + k as i64 * i64::from(s.step), *v))
+    s.values
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, v)| v.is_finite())
+        .map(|(k, v)| (s.start + k as i64 * i64::from(s.step), *v))
 }
 
 impl Observer for KubeBackend {
@@ -388,7 +415,10 @@ impl Observer for KubeBackend {
         if !specs.is_empty() {
             let age = newest.map_or(u64::MAX, |t| (now - t).max(0) as u64);
             if age > self.max_age.as_secs() {
-                return Err(ObserveError::Stale { age_s: age.min(u64::from(u32::MAX)), limit_s: self.max_age.as_secs() });
+                return Err(ObserveError::Stale {
+                    age_s: age.min(u64::from(u32::MAX)),
+                    limit_s: self.max_age.as_secs(),
+                });
             }
         }
         let configs: Vec<ClusterConfig> = self.clusters.iter().map(|c| c.config.clone()).collect();
@@ -427,7 +457,9 @@ impl Observer for KubeBackend {
                 return None;
             }
         };
-        let s = series.into_iter().find(|s| s.labels.get(&self.config.prometheus.region_label).map(String::as_str) == Some(region))?;
+        let s = series.into_iter().find(|s| {
+            s.labels.get(&self.config.prometheus.region_label).map(String::as_str) == Some(region)
+        })?;
         // Forecasters take evenly spaced values: a step Prometheus has no sample for keeps
         // the value before it.
         let mut last = s.values.iter().copied().find(|v| v.is_finite()).unwrap_or(0.0);
@@ -453,7 +485,12 @@ impl Observer for KubeBackend {
 impl KubeBackend {
     /// Routing rows (region × cluster): the weights in force, else each region split by
     /// ready replicas among the clusters that can serve.
-    fn routing_rows(&self, spec: &view::ServiceSpec, objects: &[ClusterObjects], stale: &[Option<String>]) -> Vec<Vec<f64>> {
+    fn routing_rows(
+        &self,
+        spec: &view::ServiceSpec,
+        objects: &[ClusterObjects],
+        stale: &[Option<String>],
+    ) -> Vec<Vec<f64>> {
         let clusters: Vec<&str> = self.clusters.iter().map(|c| c.config.name.as_str()).collect();
         let in_force = self.actuator.routing(&spec.name);
         let ready: Vec<f64> = self
@@ -477,7 +514,12 @@ impl KubeBackend {
                     let sum: f64 = weights.iter().map(|(_, w)| w).sum();
                     clusters
                         .iter()
-                        .map(|c| weights.iter().find(|(n, _)| n == c).map_or(0.0, |(_, w)| if sum > 0.0 { w / sum } else { 0.0 }))
+                        .map(|c| {
+                            weights
+                                .iter()
+                                .find(|(n, _)| n == c)
+                                .map_or(0.0, |(_, w)| if sum > 0.0 { w / sum } else { 0.0 })
+                        })
                         .collect()
                 }
                 None if total > 0.0 => ready.iter().map(|n| n / total).collect(),

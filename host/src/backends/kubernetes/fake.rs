@@ -222,7 +222,10 @@ impl FakeApi {
     pub fn drop_watches(&self) {
         let mut state = self.state.lock().expect("fake API state");
         for w in std::mem::take(&mut state.pending) {
-            w.reply.send_error(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset by peer"));
+            w.reply.send_error(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "connection reset by peer",
+            ));
         }
     }
 
@@ -360,14 +363,21 @@ impl State {
                 if self.faults[i].times == 0 {
                     self.faults.remove(i);
                 }
-                return reply.send_error(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused"));
+                return reply.send_error(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionRefused,
+                    "connection refused",
+                ));
             }
             let version = json!({"major": "1", "minor": "36", "gitVersion": "v1.36.0", "gitCommit": "0", "gitTreeState": "clean",
                                  "buildDate": "2026-08-01T00:00:00Z", "goVersion": "go1.25", "compiler": "gc", "platform": "linux/amd64"});
             return answer(reply, 200, &version);
         }
         let Some(target) = parse(parts.uri.path()) else {
-            return answer(reply, 404, &status(404, "NotFound", "the server could not find the requested resource"));
+            return answer(
+                reply,
+                404,
+                &status(404, "NotFound", "the server could not find the requested resource"),
+            );
         };
         let watch = q.get("watch").is_some_and(|w| w == "true" || w == "1");
         let verb = verb(&parts.method, &target, watch);
@@ -378,9 +388,14 @@ impl State {
             _ => target.resource.clone(),
         };
         if self.absent.iter().any(|(p, r)| *p == target.prefix && *r == target.resource) {
-            return answer(reply, 404, &status(404, "NotFound", "the server could not find the requested resource"));
+            return answer(
+                reply,
+                404,
+                &status(404, "NotFound", "the server could not find the requested resource"),
+            );
         }
-        if !super::rbac::allows(&target.group, &resource, verb, target.namespace.as_deref(), &self.namespace) {
+        if !super::rbac::allows(&target.group, &resource, verb, target.namespace.as_deref(), &self.namespace)
+        {
             let message = format!(
                 "{resource} \"{}\" is forbidden: User \"system:serviceaccount:foresight:foresight\" cannot {verb} resource \"{resource}\" in API group \"{}\"{}",
                 target.name.as_deref().unwrap_or(""),
@@ -391,7 +406,9 @@ impl State {
         }
         let path = parts.uri.to_string();
         let mut apply_then = None;
-        if let Some(i) = self.faults.iter().position(|f| f.method == parts.method && path.contains(&f.path_contains)) {
+        if let Some(i) =
+            self.faults.iter().position(|f| f.method == parts.method && path.contains(&f.path_contains))
+        {
             let armed = &mut self.faults[i];
             let fault = armed.fault.clone();
             armed.times -= 1;
@@ -407,7 +424,9 @@ impl State {
         }
         if let Some((code, body, reply)) = self.execute(&parts.method, &target, verb, &q, &body, reply) {
             match apply_then {
-                Some(fault) => answer(reply, fault, &status(fault, "InternalError", "injected fault after applying")),
+                Some(fault) => {
+                    answer(reply, fault, &status(fault, "InternalError", "injected fault after applying"))
+                }
                 None => answer(reply, code, &body),
             }
         }
@@ -429,7 +448,8 @@ impl State {
             namespace: target.namespace.clone(),
             name: name.to_owned(),
         };
-        let not_found = |name: &str| status(404, "NotFound", &format!("{} \"{name}\" not found", target.resource));
+        let not_found =
+            |name: &str| status(404, "NotFound", &format!("{} \"{name}\" not found", target.resource));
         let input: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         let (code, value) = match verb {
             "watch" => {
@@ -456,7 +476,10 @@ impl State {
                     .filter(|(_, v)| selects(q.get("labelSelector"), v))
                     .map(|(_, v)| v.clone())
                     .collect();
-                (200, json!({"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": self.rv.to_string()}, "items": items}))
+                (
+                    200,
+                    json!({"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": self.rv.to_string()}, "items": items}),
+                )
             }
             "get" => {
                 let name = target.name.as_deref().unwrap_or_default();
@@ -472,7 +495,14 @@ impl State {
                     let name = input["metadata"]["name"].as_str().unwrap_or_default().to_owned();
                     let k = key(&name);
                     if self.objects.contains_key(&k) {
-                        (409, status(409, "AlreadyExists", &format!("{} \"{name}\" already exists", target.resource)))
+                        (
+                            409,
+                            status(
+                                409,
+                                "AlreadyExists",
+                                &format!("{} \"{name}\" already exists", target.resource),
+                            ),
+                        )
                     } else {
                         let mut object = input.clone();
                         if let Some(ns) = &target.namespace {
@@ -522,7 +552,10 @@ impl State {
         };
         let node = binding["target"]["name"].as_str().unwrap_or_default();
         if let Some(on) = current["spec"]["nodeName"].as_str() {
-            let message = format!("Operation cannot be fulfilled on pods/binding \"{}\": pod {} is already assigned to node \"{on}\"", pod.name, pod.name);
+            let message = format!(
+                "Operation cannot be fulfilled on pods/binding \"{}\": pod {} is already assigned to node \"{on}\"",
+                pod.name, pod.name
+            );
             return (409, status(409, "Conflict", &message));
         }
         let mut next = current;

@@ -40,7 +40,14 @@ fn micro(t: SystemTime) -> String {
 
 impl Elector {
     /// An elector for the Lease `namespace/name`.
-    pub fn new(client: kube::Client, namespace: &str, name: &str, identity: &str, duration: Duration, retry: Retry) -> Self {
+    pub fn new(
+        client: kube::Client,
+        namespace: &str,
+        name: &str,
+        identity: &str,
+        duration: Duration,
+        retry: Retry,
+    ) -> Self {
         Self {
             api: Api::namespaced_with(client, namespace, &lease_resource()),
             name: name.into(),
@@ -67,7 +74,8 @@ impl Elector {
                 "spec": { "holderIdentity": self.identity, "leaseDurationSeconds": seconds,
                           "acquireTime": micro(now), "renewTime": micro(now), "leaseTransitions": 0 },
             });
-            let lease: DynamicObject = serde_json::from_value(lease).map_err(|e| Failure::Refused(e.to_string()))?;
+            let lease: DynamicObject =
+                serde_json::from_value(lease).map_err(|e| Failure::Refused(e.to_string()))?;
             let post = PostParams::default();
             return match self.retry.run("create lease", || self.api.create(&post, &lease)).await {
                 Ok(_) => Ok(Role::Leader),
@@ -148,13 +156,17 @@ mod tests {
             name: "foresight-leader".into(),
         };
         let lease = api.get(&key).expect("lease");
-        assert_eq!((lease["spec"]["holderIdentity"].clone(), lease["spec"]["leaseTransitions"].clone()), (json!("pod-b"), json!(1)));
+        assert_eq!(
+            (lease["spec"]["holderIdentity"].clone(), lease["spec"]["leaseTransitions"].clone()),
+            (json!("pod-b"), json!(1))
+        );
     }
 
     #[tokio::test]
     async fn of_two_racing_for_an_expired_lease_one_wins() {
         let (api, client) = FakeApi::start("foresight");
-        let (mut a, mut b, mut c) = (elector(&client, "pod-a"), elector(&client, "pod-b"), elector(&client, "pod-c"));
+        let (mut a, mut b, mut c) =
+            (elector(&client, "pod-a"), elector(&client, "pod-b"), elector(&client, "pod-c"));
         assert_eq!(a.step(at(0)).await, Ok(Role::Leader));
         b.step(at(1)).await.expect("observes");
         c.step(at(1)).await.expect("observes");

@@ -20,7 +20,9 @@ pub enum PrometheusError {
         reason: String,
     },
     /// The server refused the query.
-    #[error("Prometheus refused `{query}` ({error_type}): {error}; check the PromQL in [backend.kubernetes.prometheus]")]
+    #[error(
+        "Prometheus refused `{query}` ({error_type}): {error}; check the PromQL in [backend.kubernetes.prometheus]"
+    )]
     Refused {
         /// The PromQL.
         query: String,
@@ -220,7 +222,8 @@ mod tests {
         let p = Prometheus::new("http://127.0.0.1:9/", Duration::from_secs(2));
         let e = p.query_range("up", 0, 60, 15).unwrap_err().to_string();
         assert!(
-            e.contains("http://127.0.0.1:9/api/v1/query_range") && e.contains("[backend.kubernetes.prometheus] url"),
+            e.contains("http://127.0.0.1:9/api/v1/query_range")
+                && e.contains("[backend.kubernetes.prometheus] url"),
             "{e}"
         );
         assert!(matches!(p.query_range("up", 60, 0, 15), Err(PrometheusError::Invalid(_))));

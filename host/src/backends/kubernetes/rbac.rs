@@ -21,10 +21,22 @@ pub const CLUSTER_RULES: &[Rule] = &[
     Rule { group: "events.k8s.io", resource: "events", verbs: &["create"] },
     Rule { group: "apps", resource: "deployments", verbs: &["get", "list", "watch"] },
     Rule { group: "apps", resource: "deployments/scale", verbs: &["get", "patch"] },
-    Rule { group: "autoscaling", resource: "horizontalpodautoscalers", verbs: &["get", "list", "watch", "patch"] },
+    Rule {
+        group: "autoscaling",
+        resource: "horizontalpodautoscalers",
+        verbs: &["get", "list", "watch", "patch"],
+    },
     Rule { group: "metrics.k8s.io", resource: "pods", verbs: &["get", "list"] },
-    Rule { group: "cluster.open-cluster-management.io", resource: "addonplacementscores", verbs: &["get", "create"] },
-    Rule { group: "cluster.open-cluster-management.io", resource: "addonplacementscores/status", verbs: &["patch"] },
+    Rule {
+        group: "cluster.open-cluster-management.io",
+        resource: "addonplacementscores",
+        verbs: &["get", "create"],
+    },
+    Rule {
+        group: "cluster.open-cluster-management.io",
+        resource: "addonplacementscores/status",
+        verbs: &["patch"],
+    },
 ];
 
 /// Rules of the Role in Foresight's own namespace (Lease, headroom objects).
@@ -38,7 +50,8 @@ pub const NAMESPACE_RULES: &[Rule] = &[
 /// cluster-scoped or all-namespace requests); `own` is Foresight's namespace.
 pub fn allows(group: &str, resource: &str, verb: &str, namespace: Option<&str>, own: &str) -> bool {
     let matches = |r: &&Rule| r.group == group && r.resource == resource && r.verbs.contains(&verb);
-    CLUSTER_RULES.iter().any(|r| matches(&r)) || (namespace == Some(own) && NAMESPACE_RULES.iter().any(|r| matches(&r)))
+    CLUSTER_RULES.iter().any(|r| matches(&r))
+        || (namespace == Some(own) && NAMESPACE_RULES.iter().any(|r| matches(&r)))
 }
 
 /// The rule to add when a server refuses `verb` on `group`/`resource`, as an operator writes it.

@@ -97,7 +97,13 @@ pub fn start(client: kube::Client, backoff: Duration) -> (Stores, Arc<watch::Sen
 
 fn spawn<K>(api: Api<K>, kind: usize, health: Arc<watch::Sender<Health>>, backoff: Duration) -> Store<K>
 where
-    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
 {
     let (reader, mut writer) = reflector::store();
     tokio::spawn(async move {

@@ -38,7 +38,10 @@ pub fn placement_score() -> ApiResource {
 
 /// `metrics.k8s.io/v1beta1` `PodMetrics`.
 pub fn pod_metrics() -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("metrics.k8s.io", "v1beta1", "PodMetrics"), "pods")
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("metrics.k8s.io", "v1beta1", "PodMetrics"),
+        "pods",
+    )
 }
 
 /// One pod's usage, as `metrics.k8s.io` reports it.

@@ -48,15 +48,15 @@ pub struct ServiceSpec {
 /// Requests per unit (cores, GiB) of a pod template's containers.
 fn requests(spec: Option<&k8s_openapi::api::core::v1::PodSpec>) -> (f64, f64) {
     let Some(spec) = spec else { return (0.0, 0.0) };
-    spec.containers
-        .iter()
-        .filter_map(|c| c.resources.as_ref().and_then(|r| r.requests.as_ref()))
-        .fold((0.0, 0.0), |(cpu, mem), r| {
+    spec.containers.iter().filter_map(|c| c.resources.as_ref().and_then(|r| r.requests.as_ref())).fold(
+        (0.0, 0.0),
+        |(cpu, mem), r| {
             (
                 cpu + r.get("cpu").and_then(|q| resources::cores(&q.0)).unwrap_or(0.0),
                 mem + r.get("memory").and_then(|q| resources::gib(&q.0)).unwrap_or(0.0),
             )
-        })
+        },
+    )
 }
 
 fn annotation<T: std::str::FromStr>(d: &Deployment, key: &str) -> Option<T> {
@@ -110,12 +110,18 @@ fn ready(node: &Node) -> bool {
 
 fn allocatable(node: &Node) -> (f64, f64) {
     let a = node.status.as_ref().and_then(|s| s.allocatable.as_ref());
-    let get = |k: &str, f: fn(&str) -> Option<f64>| a.and_then(|a| a.get(k)).and_then(|q| f(&q.0)).unwrap_or(0.0);
+    let get =
+        |k: &str, f: fn(&str) -> Option<f64>| a.and_then(|a| a.get(k)).and_then(|q| f(&q.0)).unwrap_or(0.0);
     (get("cpu", resources::cores), get("memory", resources::gib))
 }
 
 fn instance_type(node: &Node) -> String {
-    node.metadata.labels.as_ref().and_then(|l| l.get(resources::INSTANCE_TYPE)).cloned().unwrap_or_else(|| "unknown".into())
+    node.metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(resources::INSTANCE_TYPE))
+        .cloned()
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn running(pod: &Pod) -> bool {
@@ -187,7 +193,8 @@ fn offerings(config: &KubernetesConfig, o: &ClusterObjects) -> Vec<foresight_sdk
     }
     for offering in &mut list {
         offering.current_nodes = o.nodes.iter().filter(|n| instance_type(n) == offering.name).count() as u32;
-        offering.max_nodes = offering.max_nodes.max(if offering.hourly_price == 0.0 { offering.current_nodes } else { 0 });
+        offering.max_nodes =
+            offering.max_nodes.max(if offering.hourly_price == 0.0 { offering.current_nodes } else { 0 });
     }
     list
 }
@@ -236,7 +243,9 @@ pub fn cluster_view(
                 if peer.name == cluster.name {
                     0.0
                 } else {
-                    rtt(&peer.region).or_else(|| peer.rtt_ms.get(&cluster.region).copied()).unwrap_or(farthest)
+                    rtt(&peer.region)
+                        .or_else(|| peer.rtt_ms.get(&cluster.region).copied())
+                        .unwrap_or(farthest)
                 }
             })
             .collect(),
@@ -292,20 +301,31 @@ pub fn placement(
     };
     let wanted = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1).max(0) as u32;
     let ready = d.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0).max(0) as u32;
-    let pods: Vec<&Pod> = o.pods.iter().map(|p| p.as_ref()).filter(|p| owned_by(p, d) && running(p)).collect();
+    let pods: Vec<&Pod> =
+        o.pods.iter().map(|p| p.as_ref()).filter(|p| owned_by(p, d) && running(p)).collect();
     let pending = pods.iter().filter(|p| waiting(p)).count() as u32;
     let starting = wanted.saturating_sub(ready + pending);
     let capacity = f64::from(ready) * service.cpu_per_replica;
     let used = match &o.usage {
         Some(usage) => usage
             .iter()
-            .filter(|u| pods.iter().any(|p| p.metadata.name == u.metadata.name && p.metadata.namespace == u.metadata.namespace))
+            .filter(|u| {
+                pods.iter().any(|p| {
+                    p.metadata.name == u.metadata.name && p.metadata.namespace == u.metadata.namespace
+                })
+            })
             .map(PodUsage::cpu)
             .sum(),
         // Without live usage: the load routing sends, at the service's cost per request.
         None => arrival_rps * service_ms / 1e3,
     };
-    let utilisation = if capacity > 0.0 { (used / capacity).clamp(0.0, 1.0) } else if arrival_rps > 0.0 { 1.0 } else { 0.0 };
+    let utilisation = if capacity > 0.0 {
+        (used / capacity).clamp(0.0, 1.0)
+    } else if arrival_rps > 0.0 {
+        1.0
+    } else {
+        0.0
+    };
     Placement { ready, starting, pending, arrival_rps, utilisation }
 }
 
@@ -339,7 +359,10 @@ pub fn cluster_snapshot(
             .iter()
             .map(|p| p.as_ref())
             .filter(|p| owned_by(p, d) && waiting(p))
-            .filter(|p| p.spec.as_ref().and_then(|s| s.scheduler_name.as_deref()) == Some(config.scheduler_name.as_str()))
+            .filter(|p| {
+                p.spec.as_ref().and_then(|s| s.scheduler_name.as_deref())
+                    == Some(config.scheduler_name.as_str())
+            })
             .collect();
         mine.sort_by(|a, b| {
             (a.metadata.creation_timestamp.as_ref().map(|t| t.0), &a.metadata.name)
@@ -347,7 +370,10 @@ pub fn cluster_snapshot(
         });
         let refs: Vec<PodRef> = mine
             .iter()
-            .map(|p| PodRef { namespace: namespace.clone(), name: p.metadata.name.clone().unwrap_or_default() })
+            .map(|p| PodRef {
+                namespace: namespace.clone(),
+                name: p.metadata.name.clone().unwrap_or_default(),
+            })
             .collect();
         if !refs.is_empty() {
             pending.insert(s.name.clone(), refs);
@@ -361,8 +387,12 @@ pub fn cluster_snapshot(
             .filter(|n| ready(n))
             .map(|n| requested_on(o, n.metadata.name.as_deref().unwrap_or_default()).0)
             .sum();
-        let (vcpu, memory_gib) = of_type.first().map_or((offering.vcpu, offering.memory_gib), |n| allocatable(n));
-        pools.insert(offering.name.clone(), PoolSnapshot { nodes: of_type.len() as u32, allocated, vcpu, memory_gib });
+        let (vcpu, memory_gib) =
+            of_type.first().map_or((offering.vcpu, offering.memory_gib), |n| allocatable(n));
+        pools.insert(
+            offering.name.clone(),
+            PoolSnapshot { nodes: of_type.len() as u32, allocated, vcpu, memory_gib },
+        );
     }
     ClusterSnapshot {
         name: cluster.name.clone(),
