@@ -40,3 +40,12 @@ fn command_line_flags_override_the_file_and_are_named_when_wrong() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("KEY=VALUE"));
 }
+
+#[test]
+fn the_shipped_kubernetes_configuration_checks_clean() {
+    let out =
+        foresight().args(["config", "check", "deploy/kubernetes/foresight.toml"]).output().expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("valid (kubernetes backend"), "{text}");
+}

@@ -211,6 +211,9 @@ impl FakeApi {
     /// resourceVersion are refused the same way, so clients must list again.
     pub fn expire_watches(&self) {
         let mut state = self.state.lock().expect("fake API state");
+        // History up to now is gone: every watch from before it, open or about to be
+        // opened, meets 410, and a list answers from after it.
+        state.rv += 1;
         state.compacted = state.rv;
         for w in std::mem::take(&mut state.pending) {
             let gone = json!({"type": "ERROR", "object": status(410, "Expired", "too old resource version")});

@@ -519,8 +519,8 @@ fn the_backend_observes_through_watches_and_recovers_from_expired_and_dropped_on
     let lists = backend.watch_health("eu").expect("eu").borrow().lists;
     api.expire_watches();
     wait(&rt, &backend, |h| h.lists >= lists + 4);
-    api.update(&key(APPS, "deployments", Some("shop"), "web"), json!({"status": {"readyReplicas": 3}}));
     let events = backend.watch_health("eu").expect("eu").borrow().events;
+    api.update(&key(APPS, "deployments", Some("shop"), "web"), json!({"status": {"readyReplicas": 3}}));
     wait(&rt, &backend, |h| h.events > events);
     let o = crate::observe::Observer::observe(&mut backend).expect("observes");
     assert_eq!(o.services[1].placements[0].ready, 3);
