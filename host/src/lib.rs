@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod decide;
+pub mod federate;
 pub mod latency;
 pub mod ml;
 pub mod observe;

@@ -36,6 +36,12 @@ const LAG_DAYS: [i64; 3] = [1, 2, 7];
 pub(crate) const LEAD_FEATURE: usize = BINS + FINE + 2 * LAG_DAYS.len() + 6;
 /// The longest lead the model was trained for; longer ones are described as this one.
 pub const MAX_LEAD_S: i64 = 48 * HOUR;
+/// Feature index of the mean of the hour ending one day before the target.
+pub const YESTERDAY: usize = BINS + FINE;
+/// Feature index of whether the history has that hour (1) or not (0).
+pub const YESTERDAY_SEEN: usize = BINS + FINE + 1;
+/// Feature index of the mean of the hour ending two days before the target.
+pub const TWO_DAYS: usize = BINS + FINE + 2;
 
 /// A series' history, summarised once for all its forecasts.
 pub struct History<'a> {

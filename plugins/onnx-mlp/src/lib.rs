@@ -55,7 +55,7 @@ mod quantiles;
 use foresight_sdk::ml::{self, MlError, Tensor};
 use foresight_sdk::{Config, ConfigKey, Descriptor, ForecastRequest, Forecaster, PluginError, PluginKind};
 
-pub use features::{FEATURES, History, MAX_LEAD_S};
+pub use features::{FEATURES, History, MAX_LEAD_S, TWO_DAYS, YESTERDAY, YESTERDAY_SEEN};
 pub use foresight_sdk::stats::normal_quantile;
 
 /// The ONNX-backed forecaster.

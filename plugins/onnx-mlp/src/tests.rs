@@ -15,8 +15,6 @@ const HOUR: u32 = 3600;
 
 /// Features by position (see `features.rs`).
 const LAST_VALUE: usize = 59;
-const YESTERDAY: usize = 60;
-const YESTERDAY_SEEN: usize = 61;
 
 /// Batch sizes the `counting` model was called with.
 static COUNTED: Mutex<Vec<u32>> = Mutex::new(Vec::new());
