@@ -4,5 +4,6 @@
 //! privacy ([`privacy`]). No raw series leaves a cluster.
 
 pub mod aggregate;
+pub mod export;
 pub mod model;
 pub mod privacy;
