@@ -7,3 +7,4 @@ pub mod aggregate;
 pub mod export;
 pub mod model;
 pub mod privacy;
+pub mod round;
