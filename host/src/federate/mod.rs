@@ -4,6 +4,7 @@
 //! privacy ([`privacy`]). No raw series leaves a cluster.
 
 pub mod aggregate;
+pub mod experiment;
 pub mod export;
 pub mod model;
 pub mod privacy;

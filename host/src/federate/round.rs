@@ -130,7 +130,11 @@ impl Aggregator {
         }
         let invalid = |reason: String| SubmitError::Invalid { agent: agent.into(), reason };
         if update.delta.len() != self.global.len() {
-            return Err(invalid(format!("{} parameters, the model has {}", update.delta.len(), self.global.len())));
+            return Err(invalid(format!(
+                "{} parameters, the model has {}",
+                update.delta.len(),
+                self.global.len()
+            )));
         }
         if update.delta.iter().any(|v| !v.is_finite()) {
             return Err(invalid("a parameter is not finite".into()));
@@ -150,7 +154,12 @@ impl Aggregator {
         }
         if self.received.len() < self.config.quorum.max(1) {
             if late {
-                tracing::warn!(round = self.round, got = self.received.len(), quorum = self.config.quorum, "round missed its quorum; opening it again");
+                tracing::warn!(
+                    round = self.round,
+                    got = self.received.len(),
+                    quorum = self.config.quorum,
+                    "round missed its quorum; opening it again"
+                );
                 let agents = std::mem::take(&mut self.expected);
                 self.open(agents, now);
             }
@@ -169,7 +178,8 @@ impl Aggregator {
             version: self.version,
             participants: self.received.keys().cloned().collect(),
             missing: self.expected.iter().filter(|a| !self.received.contains_key(*a)).cloned().collect(),
-            epsilon: noised.then(|| privacy::epsilon(self.config.noise, self.noised_rounds, self.config.delta)),
+            epsilon: noised
+                .then(|| privacy::epsilon(self.config.noise, self.noised_rounds, self.config.delta)),
         };
         self.received.clear();
         Ok(Some(report))
@@ -249,7 +259,10 @@ mod tests {
         assert_eq!(report.missing, vec!["agent-2".to_owned()]);
         // The straggler's update arrives after the round closed.
         let next = a.open(agents(3), 31.0);
-        assert_eq!(a.submit("agent-2", round, update(9.0)), Err(SubmitError::WrongRound { got: round, open: next }));
+        assert_eq!(
+            a.submit("agent-2", round, update(9.0)),
+            Err(SubmitError::WrongRound { got: round, open: next })
+        );
         a.submit("agent-0", next, update(1.0)).expect("taken");
         assert_eq!(a.try_close(61.0), Ok(None), "one update is below the quorum of two");
         assert_eq!(a.round(), next + 1, "opened again");
@@ -272,7 +285,8 @@ mod tests {
     #[test]
     fn a_private_round_clips_noises_and_reports_epsilon() {
         let cfg = RoundConfig { clip: Some(0.5), noise: 1.0, ..config() };
-        let values: Vec<f64> = (0..4 * 288).map(|i| 80.0 + 40.0 * (i as f64 / 288.0 * std::f64::consts::TAU).sin()).collect();
+        let values: Vec<f64> =
+            (0..4 * 288).map(|i| 80.0 + 40.0 * (i as f64 / 288.0 * std::f64::consts::TAU).sin()).collect();
         let s = Samples::draw(0, 300, &values, 0, values.len(), 200, &mut Rng::new(1));
         let global = Mlp::new(3).params;
         let training = LocalTraining { epochs: 1, batch: 32, lr: 1e-3 };

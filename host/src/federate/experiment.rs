@@ -1,0 +1,189 @@
+//! Federated against local-only and central training, on the same clusters' series: each
+//! cluster's history is split in time; models train on the first part and are scored on the
+//! second by MASE — the mean absolute error of the p50 divided by that of the one-day
+//! seasonal-naive forecast of the same targets (below 1: better than naive). Central training
+//! pools every cluster's samples (what federated learning avoids); local-only trains each
+//! cluster on its own; federated runs rounds of [`super::round`] in process.
+
+use serde::Serialize;
+
+use super::aggregate::Rule;
+use super::model::{Mlp, Samples};
+use super::round::{Aggregator, LocalTraining, RoundConfig, local_update};
+use crate::backends::sim::{Rng, Trace};
+
+/// One cluster's data: its name, its series, and how much of its training part it has (a new
+/// cluster has only its last days).
+#[derive(Debug, Clone)]
+pub struct ClusterData {
+    /// Name.
+    pub name: String,
+    /// The series.
+    pub trace: Trace,
+    /// Seconds of history it trains on, ending at the split (`None`: all of it).
+    pub history_s: Option<u32>,
+}
+
+/// How the comparison runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Share of each series trained on; the rest is held out.
+    pub train_share: f64,
+    /// Training samples drawn per cluster.
+    pub samples: usize,
+    /// Held-out samples per cluster.
+    pub test_samples: usize,
+    /// Federated rounds.
+    pub rounds: usize,
+    /// Local training per round.
+    pub local: LocalTraining,
+    /// Epochs of central and local-only training (their total passes over the data).
+    pub epochs: usize,
+    /// Round rules (aggregation, privacy).
+    pub round: RoundConfig,
+    /// Seed of everything.
+    pub seed: u64,
+}
+
+/// The figures of one cluster.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClusterScore {
+    /// Cluster.
+    pub cluster: String,
+    /// Training samples it had.
+    pub samples: usize,
+    /// MASE of its own model.
+    pub local_mase: f64,
+    /// MASE of the centrally trained model.
+    pub central_mase: f64,
+    /// MASE of the federated model.
+    pub federated_mase: f64,
+}
+
+/// A cluster's training and held-out samples.
+pub fn split(c: &ClusterData, s: &Settings, rng: &mut Rng) -> (Samples, Samples) {
+    let n = c.trace.values.len();
+    let cut = (n as f64 * s.train_share) as usize;
+    let from = c.history_s.map_or(0, |h| cut.saturating_sub((h / c.trace.step_s.max(1)) as usize));
+    let train = Samples::draw(c.trace.start, c.trace.step_s, &c.trace.values, from, cut, s.samples, rng);
+    let test = Samples::draw(c.trace.start, c.trace.step_s, &c.trace.values, cut, n, s.test_samples, rng);
+    (train, test)
+}
+
+/// MASE of `mlp` on `test`: its p50's absolute error over the one-day seasonal-naive one.
+pub fn mase(mlp: &Mlp, test: &Samples) -> f64 {
+    let f = onnx_mlp::FEATURES;
+    let (mut model, mut naive) = (0.0f64, 0.0f64);
+    for (i, (row, q)) in test.x.chunks(f).zip(mlp.predict(&test.x)).enumerate() {
+        let y = f64::from(test.y[i]);
+        // The rule the network corrects: yesterday's hour when seen, else two days back.
+        let seen = row[onnx_mlp::YESTERDAY_SEEN] > 0.5;
+        let base = if seen { row[onnx_mlp::YESTERDAY] } else { row[onnx_mlp::TWO_DAYS] };
+        model += (f64::from(q[1]) - y).abs();
+        naive += (f64::from(base) - y).abs();
+    }
+    if naive > 0.0 { model / naive } else { f64::NAN }
+}
+
+/// Runs the comparison.
+pub fn compare(clusters: &[ClusterData], s: &Settings) -> Vec<ClusterScore> {
+    let mut rng = Rng::new(s.seed);
+    let data: Vec<(Samples, Samples)> = clusters.iter().map(|c| split(c, s, &mut rng)).collect();
+    let init = Mlp::new(s.seed ^ 0x5eed);
+
+    let mut pooled = Samples::default();
+    data.iter().for_each(|(train, _)| pooled.extend(train));
+    let mut central = init.clone();
+    central.train(&pooled, s.epochs, s.local.batch, s.local.lr, s.seed);
+
+    let locals: Vec<Mlp> = data
+        .iter()
+        .map(|(train, _)| {
+            let mut m = init.clone();
+            m.train(train, s.epochs, s.local.batch, s.local.lr, s.seed);
+            m
+        })
+        .collect();
+
+    let names: Vec<String> = clusters.iter().map(|c| c.name.clone()).collect();
+    let mut aggregator = Aggregator::new(s.round.clone(), init.params.clone());
+    let mut noise = Rng::new(s.seed ^ 0xd9);
+    for r in 0..s.rounds {
+        let round = aggregator.open(names.clone(), r as f64);
+        let global = aggregator.global().0.to_vec();
+        for (i, (name, (train, _))) in names.iter().zip(&data).enumerate() {
+            let seed = s.seed.wrapping_add((r * names.len() + i) as u64);
+            let update =
+                local_update(&global, train, &s.local, &s.round, names.len(), seed, &mut || noise.normal());
+            if let Err(e) = aggregator.submit(name, round, update) {
+                tracing::warn!(agent = %name, error = %e, "update refused");
+            }
+        }
+        if let Err(e) = aggregator.try_close(r as f64) {
+            tracing::warn!(error = %e, "round failed");
+        }
+    }
+    let federated = Mlp { params: aggregator.global().0.to_vec() };
+
+    clusters
+        .iter()
+        .zip(&data)
+        .zip(&locals)
+        .map(|((c, (train, test)), local)| ClusterScore {
+            cluster: c.name.clone(),
+            samples: train.len(),
+            local_mase: mase(local, test),
+            central_mase: mase(&central, test),
+            federated_mase: mase(&federated, test),
+        })
+        .collect()
+}
+
+/// The four traces shipped for the simulator, one per cluster.
+pub fn shipped_clusters(dir: &std::path::Path) -> Result<Vec<ClusterData>, crate::backends::sim::TraceError> {
+    [
+        ("azure", "azure_2019_vm_total__cpu_usage_300s.csv"),
+        ("google", "google_2019_cell__avg_mem_300s.csv"),
+        ("amzn", "nab_tweets__Twitter_volume_AMZN.csv"),
+        ("fb", "nab_tweets__Twitter_volume_FB.csv"),
+    ]
+    .into_iter()
+    .map(|(name, file)| {
+        Ok(ClusterData { name: name.into(), trace: Trace::load(&dir.join(file))?, history_s: None })
+    })
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[ignore = "minutes in a debug build; the multi-process test and `foresight bench federate` measure this"]
+    fn federated_is_close_to_central_and_beats_a_cold_start_alone() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/scenarios/traces");
+        let mut clusters = shipped_clusters(&dir).expect("traces");
+        clusters[3].history_s = Some(2 * 86_400);
+        let s = Settings {
+            train_share: 0.7,
+            samples: 2_000,
+            test_samples: 600,
+            rounds: 8,
+            local: LocalTraining { epochs: 2, batch: 64, lr: 2e-3 },
+            epochs: 16,
+            round: RoundConfig {
+                quorum: 4,
+                deadline_s: 1e9,
+                rule: Rule::FedAvg,
+                clip: None,
+                noise: 0.0,
+                delta: 1e-5,
+            },
+            seed: 7,
+        };
+        let scores = compare(&clusters, &s);
+        for c in &scores {
+            eprintln!("{c:?}");
+        }
+    }
+}
