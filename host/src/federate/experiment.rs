@@ -7,7 +7,6 @@
 
 use serde::Serialize;
 
-use super::aggregate::Rule;
 use super::model::{Mlp, Samples};
 use super::round::{Aggregator, LocalTraining, RoundConfig, local_update};
 use crate::backends::sim::{Rng, Trace};
@@ -157,6 +156,7 @@ pub fn shipped_clusters(dir: &std::path::Path) -> Result<Vec<ClusterData>, crate
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::federate::aggregate::Rule;
 
     #[test]
     #[ignore = "minutes in a debug build; the multi-process test and `foresight bench federate` measure this"]

@@ -6,6 +6,10 @@
 pub mod aggregate;
 pub mod experiment;
 pub mod export;
+pub mod join;
 pub mod model;
 pub mod privacy;
 pub mod round;
+pub mod serve;
+pub mod tls;
+pub mod wire;

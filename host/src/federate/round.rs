@@ -108,6 +108,11 @@ impl Aggregator {
         self.round
     }
 
+    /// Whether the open round still waits for `agent`'s update.
+    pub fn expects(&self, agent: &str) -> bool {
+        self.expected.contains(agent) && !self.received.contains_key(agent)
+    }
+
     /// Opens the next round for `agents` at time `now` (seconds).
     pub fn open(&mut self, agents: impl IntoIterator<Item = String>, now: f64) -> u64 {
         self.round += 1;
