@@ -209,12 +209,24 @@ impl Mlp {
 
     /// `epochs` passes of Adam over `s` in shuffled batches of `batch`, learning rate `lr`.
     pub fn train(&mut self, s: &Samples, epochs: usize, batch: usize, lr: f32, seed: u64) {
+        let mut adam = Adam::new(self.params.len());
+        self.train_with(&mut adam, s, epochs, batch, lr, seed);
+    }
+
+    /// As [`Mlp::train`], continuing `adam`'s moments (a schedule over several calls).
+    pub fn train_with(
+        &mut self,
+        adam: &mut Adam,
+        s: &Samples,
+        epochs: usize,
+        batch: usize,
+        lr: f32,
+        seed: u64,
+    ) {
         let n = self.params.len();
-        let (mut m, mut v) = (vec![0.0f32; n], vec![0.0f32; n]);
         let (beta1, beta2) = (0.9f32, 0.999f32);
         let mut rng = Rng::new(seed);
         let mut order: Vec<usize> = (0..s.len()).collect();
-        let mut step = 0i32;
         let mut grad = vec![0.0f32; n];
         for _ in 0..epochs {
             for i in (1..order.len()).rev() {
@@ -223,15 +235,39 @@ impl Mlp {
             for rows in order.chunks(batch.max(1)) {
                 grad.iter_mut().for_each(|g| *g = 0.0);
                 self.gradient(s, rows, &mut grad);
-                step += 1;
-                let (c1, c2) = (1.0 - beta1.powi(step), 1.0 - beta2.powi(step));
-                for (((p, g), m), v) in self.params.iter_mut().zip(&grad).zip(&mut m).zip(&mut v) {
+                adam.step += 1;
+                let (c1, c2) = (1.0 - beta1.powi(adam.step), 1.0 - beta2.powi(adam.step));
+                for (((p, g), m), v) in self.params.iter_mut().zip(&grad).zip(&mut adam.m).zip(&mut adam.v) {
                     *m = beta1 * *m + (1.0 - beta1) * g;
                     *v = beta2 * *v + (1.0 - beta2) * g * g;
                     *p -= lr * (*m / c1) / ((*v / c2).sqrt() + 1e-8);
                 }
             }
         }
+    }
+}
+
+/// A learning rate decaying from `max` to `max / 20` on a cosine over `n` stages (epochs, or
+/// rounds), at stage `i` — what the shipped model was trained with; late stages take small
+/// steps, so neither a central model nor the federated average ends on a noisy one.
+pub fn cosine_lr(max: f32, i: usize, n: usize) -> f32 {
+    let min = max / 20.0;
+    let t = (i as f32 + 0.5) / n.max(1) as f32;
+    min + 0.5 * (max - min) * (1.0 + (std::f32::consts::PI * t).cos())
+}
+
+/// Adam's moments and step count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Adam {
+    m: Vec<f32>,
+    v: Vec<f32>,
+    step: i32,
+}
+
+impl Adam {
+    /// Fresh moments for `n` parameters.
+    pub fn new(n: usize) -> Self {
+        Self { m: vec![0.0; n], v: vec![0.0; n], step: 0 }
     }
 }
 
