@@ -1,6 +1,7 @@
 //! Command-line interface: parsing and dispatch. Each subcommand lives in its own module.
 
 mod bench;
+mod federate;
 mod forecast;
 mod plugin;
 mod run;
@@ -58,6 +59,9 @@ enum Command {
     /// Work with the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Federated learning of the demand model: certificates, aggregator, agents, comparison.
+    #[command(subcommand)]
+    Federate(federate::FederateCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -204,6 +208,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugin(PluginCommand::New { name, kind, dir }) => scaffold::new_plugin(&name, kind, &dir),
         Command::Forecast(args) => forecast::run(&args, &load_config()?),
         Command::Simulate(args) => simulate::run(&args, &load_config()?),
+        Command::Federate(command) => federate::run(command),
         Command::Bench(BenchCommand::Scorer(args)) => bench::scorer(&args, &load_config()?),
         Command::Bench(BenchCommand::Sim(args)) => bench::sim(&args),
         Command::Bench(BenchCommand::Loop(args)) => bench::tick_loop(&args, load_config()?),

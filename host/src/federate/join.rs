@@ -85,11 +85,23 @@ pub async fn join(agent: &Agent, samples: &Samples, seed: u64) -> Result<Joined,
     let mut rng = crate::backends::sim::Rng::new(seed ^ 0x6e6f697365);
     let mut last = 0;
     let mut rounds = 0;
+    let mut first = true;
     loop {
-        let state = client
-            .fetch(FetchRequest { agent: agent.name.clone(), samples: samples.len() as u64 })
-            .await?
-            .into_inner();
+        let fetched =
+            client.fetch(FetchRequest { agent: agent.name.clone(), samples: samples.len() as u64 }).await;
+        // Under TLS 1.3 a server that refuses the client's certificate says so only once the
+        // first request is made: that is still a failure to get in.
+        let state = match fetched {
+            Ok(s) => s.into_inner(),
+            Err(status) if first => {
+                return Err(JoinError::Connect {
+                    endpoint: agent.endpoint.clone(),
+                    reason: status.to_string(),
+                });
+            }
+            Err(status) => return Err(status.into()),
+        };
+        first = false;
         let weights = wire::from_bytes(&state.weights).ok_or(JoinError::Malformed)?;
         if state.done {
             return Ok(Joined { weights, version: state.version, rounds });

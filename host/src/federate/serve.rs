@@ -2,7 +2,6 @@
 //! their updates; rounds close on their deadline or when everyone has answered; after the
 //! last round the final model is written (and, with a template, exported as ONNX).
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -205,7 +204,12 @@ impl Federation for Aggregation {
             expected: s.aggregator.expects(&r.agent),
             epochs: s.config.local.epochs as u32,
             batch: s.config.local.batch as u32,
-            lr: s.config.local.lr,
+            // The same decay as central training's over epochs, here over rounds.
+            lr: super::model::cosine_lr(
+                s.config.local.lr,
+                s.aggregator.round().saturating_sub(1) as usize,
+                s.config.rounds as usize,
+            ),
             clip: s.config.round.clip.unwrap_or(0.0),
             noise: s.config.round.noise,
             agents: s.registered.len() as u32,
@@ -238,13 +242,4 @@ pub fn server_tls(ca: &str, cert: &str, key: &str) -> tonic::transport::ServerTl
     tonic::transport::ServerTlsConfig::new()
         .identity(tonic::transport::Identity::from_pem(cert, key))
         .client_ca_root(tonic::transport::Certificate::from_pem(ca))
-}
-
-/// Where the aggregator writes what it made.
-#[derive(Debug, Clone)]
-pub struct Outputs {
-    /// The final weights (f32 little-endian).
-    pub weights: Option<PathBuf>,
-    /// The final model as ONNX, written into this template's graph.
-    pub onnx: Option<(PathBuf, PathBuf)>,
 }

@@ -1,0 +1,359 @@
+//! `foresight federate`: mint a federation's certificates, run the aggregator, join as an
+//! agent, or compare federated with local-only and central training in one process.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use crate::backends::sim::{Rng, Trace};
+use crate::federate::aggregate::Rule;
+use crate::federate::experiment::{self, ClusterData, Settings};
+use crate::federate::join::{Agent, join};
+use crate::federate::model::{Mlp, cosine_lr};
+use crate::federate::round::{LocalTraining, RoundConfig};
+use crate::federate::serve::{Aggregation, ServeConfig, server_tls};
+use crate::federate::{export, tls};
+
+/// `foresight federate …`.
+#[derive(Debug, Subcommand)]
+pub enum FederateCommand {
+    /// Mint a CA, the aggregator's certificate and one client certificate per agent (PEM).
+    #[command(after_help = "Example:\n  foresight federate certs --out /tmp/fed --agent eu --agent us")]
+    Certs {
+        /// Folder to write ca.pem, server.pem/.key and <agent>.pem/.key into.
+        #[arg(long)]
+        out: PathBuf,
+        /// An agent's name (repeatable).
+        #[arg(long = "agent", required = true)]
+        agents: Vec<String>,
+        /// Another name the aggregator is reached by (besides localhost and 127.0.0.1).
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+    },
+    /// Run the aggregator until its rounds are done; print the summary as JSON.
+    #[command(
+        after_help = "Example:\n  foresight federate serve --tls /tmp/fed --agents 4 --rounds 24 --out /tmp/fed/model"
+    )]
+    Serve(ServeArgs),
+    /// Join a federation as an agent, training on one series; print its scores as JSON.
+    #[command(
+        after_help = "Example:\n  foresight federate join --aggregator https://127.0.0.1:7443 --name eu --tls /tmp/fed --series demand.csv"
+    )]
+    Join(JoinArgs),
+    /// Federated, local-only and central training side by side on the shipped traces.
+    #[command(after_help = "Example:\n  foresight federate compare --cold-start fb --rounds 96")]
+    Compare(CompareArgs),
+}
+
+/// What rounds do.
+#[derive(Debug, Args)]
+pub struct RoundArgs {
+    /// Rounds.
+    #[arg(long, default_value_t = 24)]
+    rounds: u64,
+    /// Local epochs per round.
+    #[arg(long, default_value_t = 1)]
+    epochs: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Learning rate (decayed on a cosine over the rounds).
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f32,
+    /// How updates are combined: fedavg, median or trimmed-mean.
+    #[arg(long, default_value = "fedavg")]
+    rule: String,
+    /// Share trimmed at each end by trimmed-mean.
+    #[arg(long, default_value_t = 0.2)]
+    trim: f64,
+    /// L2 clip of each update (differential privacy); off when absent.
+    #[arg(long)]
+    clip: Option<f64>,
+    /// Noise multiplier z (σ = z·clip/n); needs --clip.
+    #[arg(long, default_value_t = 0.0)]
+    noise: f64,
+    /// δ of the reported (ε, δ).
+    #[arg(long, default_value_t = 1e-5)]
+    delta: f64,
+    /// Seed of the initial weights.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+impl RoundArgs {
+    fn rule(&self) -> anyhow::Result<Rule> {
+        match self.rule.as_str() {
+            "fedavg" => Ok(Rule::FedAvg),
+            "median" => Ok(Rule::Median),
+            "trimmed-mean" if (0.0..0.5).contains(&self.trim) => Ok(Rule::TrimmedMean(self.trim)),
+            "trimmed-mean" => anyhow::bail!("--trim {} is outside [0, 0.5)", self.trim),
+            other => anyhow::bail!("--rule {other} is not one of fedavg, median, trimmed-mean"),
+        }
+    }
+
+    fn round(&self, quorum: usize, deadline_s: f64) -> anyhow::Result<RoundConfig> {
+        if self.noise > 0.0 && self.clip.is_none() {
+            anyhow::bail!("--noise needs --clip: noise is scaled to the clip norm");
+        }
+        Ok(RoundConfig {
+            quorum,
+            deadline_s,
+            rule: self.rule()?,
+            clip: self.clip,
+            noise: self.noise,
+            delta: self.delta,
+        })
+    }
+}
+
+/// `federate serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0: any free one; the address is logged).
+    #[arg(long, default_value = "127.0.0.1:7443")]
+    listen: String,
+    /// Folder with ca.pem, server.pem and server.key (see `federate certs`).
+    #[arg(long)]
+    tls: PathBuf,
+    /// Agents to wait for before the first round.
+    #[arg(long)]
+    agents: usize,
+    /// Fewest updates a round closes with (default: every agent).
+    #[arg(long)]
+    quorum: Option<usize>,
+    /// How long a round waits for stragglers.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    deadline: Duration,
+    #[command(flatten)]
+    round: RoundArgs,
+    /// Folder to write the final weights (weights.f32), federated.onnx and summary.json into.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The ONNX model whose graph the weights go into.
+    #[arg(long, default_value = "plugins/onnx-mlp/model/demand-mlp.onnx")]
+    template: PathBuf,
+}
+
+/// `federate join`.
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// The aggregator, `https://host:port`.
+    #[arg(long)]
+    aggregator: String,
+    /// This agent's name (its certificate is <tls>/<name>.pem).
+    #[arg(long)]
+    name: String,
+    /// Folder with ca.pem, <name>.pem and <name>.key.
+    #[arg(long)]
+    tls: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Epochs of the local-only model it is compared with.
+    #[arg(long, default_value_t = 24)]
+    local_epochs: usize,
+    /// How often to ask whether a round is open.
+    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+    poll: Duration,
+}
+
+/// Which part of a series trains and which is held out.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// The series, `timestamp,value` CSV; it never leaves this process.
+    #[arg(long)]
+    series: PathBuf,
+    /// Train on only this much history before the split (a new cluster).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    history: Option<Duration>,
+    /// Share of the series trained on; the rest is held out for scoring.
+    #[arg(long, default_value_t = 0.7)]
+    train_share: f64,
+    /// Training samples drawn.
+    #[arg(long, default_value_t = 1000)]
+    samples: usize,
+    /// Held-out samples scored.
+    #[arg(long, default_value_t = 600)]
+    test_samples: usize,
+    /// Seed of the draws.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+}
+
+/// `federate compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Folder with the four shipped traces.
+    #[arg(long, default_value = "config/scenarios/traces")]
+    traces: PathBuf,
+    /// A cluster that has only --history of its training part.
+    #[arg(long)]
+    cold_start: Option<String>,
+    /// History of the cold-start cluster.
+    #[arg(long, default_value = "2d", value_parser = humantime::parse_duration)]
+    history: Duration,
+    #[command(flatten)]
+    round: RoundArgs,
+    /// Epochs of central and local-only training.
+    #[arg(long, default_value_t = 24)]
+    central_epochs: usize,
+    /// Training samples per cluster.
+    #[arg(long, default_value_t = 1000)]
+    samples: usize,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn pem(dir: &Path, file: &str) -> anyhow::Result<String> {
+    tls::read(&dir.join(file)).with_context(|| {
+        format!("reading {file} from --tls {}; write them with `foresight federate certs`", dir.display())
+    })
+}
+
+/// Runs a `federate` command.
+pub fn run(command: FederateCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        FederateCommand::Certs { out, agents, hosts } => {
+            tls::mint(&hosts, &agents)?.write(&out)?;
+            println!("{}: ca.pem, server.pem/.key, and {} agent certificate(s)", out.display(), agents.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        FederateCommand::Serve(args) => serve(args),
+        FederateCommand::Join(args) => join_federation(args),
+        FederateCommand::Compare(args) => compare(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = ServeConfig {
+        agents: args.agents.max(1),
+        rounds: args.round.rounds.max(1),
+        round: args.round.round(args.quorum.unwrap_or(args.agents).max(1), args.deadline.as_secs_f64())?,
+        local: LocalTraining { epochs: args.round.epochs, batch: args.round.batch, lr: args.round.lr },
+        seed: args.round.seed,
+    };
+    let tls = server_tls(
+        &pem(&args.tls, "ca.pem")?,
+        &pem(&args.tls, "server.pem")?,
+        &pem(&args.tls, "server.key")?,
+    );
+    let template = std::fs::read(&args.template)
+        .with_context(|| format!("reading the ONNX template {} (--template)", args.template.display()))?;
+    let rt = runtime()?;
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(&args.listen))
+        .with_context(|| format!("cannot listen on {} (--listen)", args.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!("aggregator listening on https://{addr}");
+    eprintln!("listening on https://{addr}");
+    let aggregation = Aggregation::new(config);
+    rt.block_on(aggregation.clone().serve(listener, tls, Duration::from_secs(2)))
+        .context("serving the federation")?;
+    let (weights, summary) = aggregation.result();
+    if let Some(out) = &args.out {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        let mlp = Mlp { params: weights.clone() };
+        let onnx = export::with_weights(&template, &mlp).context("exporting the federated model")?;
+        let write = |name: &str, bytes: &[u8]| {
+            std::fs::write(out.join(name), bytes)
+                .with_context(|| format!("writing {}", out.join(name).display()))
+        };
+        write("federated.onnx", &onnx)?;
+        write("weights.f32", &crate::federate::wire::to_bytes(&weights))?;
+        write("summary.json", serde_json::to_string_pretty(&summary)?.as_bytes())?;
+    }
+    println!("{}", serde_json::to_string(&summary)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cluster(name: &str, data: &DataArgs) -> anyhow::Result<ClusterData> {
+    let trace = Trace::load(&data.series).with_context(|| format!("--series {}", data.series.display()))?;
+    Ok(ClusterData { name: name.into(), trace, history_s: data.history.map(|h| h.as_secs() as u32) })
+}
+
+fn settings(data: &DataArgs) -> Settings {
+    Settings {
+        train_share: data.train_share,
+        samples: data.samples,
+        test_samples: data.test_samples,
+        rounds: 0,
+        local: LocalTraining { epochs: 1, batch: 32, lr: 2e-3 },
+        epochs: 0,
+        round: RoundConfig {
+            quorum: 1,
+            deadline_s: 0.0,
+            rule: Rule::FedAvg,
+            clip: None,
+            noise: 0.0,
+            delta: 1e-5,
+        },
+        seed: data.seed,
+    }
+}
+
+fn join_federation(args: JoinArgs) -> anyhow::Result<ExitCode> {
+    let data = cluster(&args.name, &args.data)?;
+    let s = settings(&args.data);
+    // The same draws for every agent given the same series and seed.
+    let (train, test) = experiment::split(&data, &s, &mut Rng::new(s.seed));
+    let agent = Agent {
+        name: args.name.clone(),
+        endpoint: args.aggregator.clone(),
+        ca: pem(&args.tls, "ca.pem")?,
+        cert: pem(&args.tls, &format!("{}.pem", args.name))?,
+        key: pem(&args.tls, &format!("{}.key", args.name))?,
+        poll: args.poll,
+    };
+    let joined =
+        runtime()?.block_on(join(&agent, &train, s.seed)).context("taking part in the federation")?;
+    let mut local = Mlp::new(1);
+    for epoch in 0..args.local_epochs {
+        local.train(&train, 1, 32, cosine_lr(2e-3, epoch, args.local_epochs), s.seed + epoch as u64);
+    }
+    let federated = Mlp { params: joined.weights };
+    println!(
+        "{}",
+        serde_json::json!({
+            "agent": args.name,
+            "samples": train.len(),
+            "rounds": joined.rounds,
+            "version": joined.version,
+            "federated_mase": experiment::mase(&federated, &test),
+            "local_mase": experiment::mase(&local, &test),
+        })
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    let mut clusters = experiment::shipped_clusters(&args.traces)
+        .with_context(|| format!("reading the traces in {} (--traces)", args.traces.display()))?;
+    if let Some(name) = &args.cold_start {
+        let c = clusters
+            .iter_mut()
+            .find(|c| &c.name == name)
+            .with_context(|| format!("--cold-start {name} is not one of azure, google, amzn, fb"))?;
+        c.history_s = Some(args.history.as_secs() as u32);
+    }
+    let s = Settings {
+        train_share: 0.7,
+        samples: args.samples,
+        test_samples: 2000,
+        rounds: args.round.rounds as usize,
+        local: LocalTraining { epochs: args.round.epochs, batch: args.round.batch, lr: args.round.lr },
+        epochs: args.central_epochs,
+        round: args.round.round(clusters.len(), f64::INFINITY)?,
+        seed: args.round.seed,
+    };
+    let scores = experiment::compare(&clusters, &s);
+    println!("{}", serde_json::to_string_pretty(&scores)?);
+    Ok(ExitCode::SUCCESS)
+}
