@@ -296,6 +296,7 @@ fn settings(data: &DataArgs) -> Settings {
             delta: 1e-5,
         },
         seed: data.seed,
+        attack: None,
     }
 }
 
@@ -352,6 +353,7 @@ fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         epochs: args.central_epochs,
         round: args.round.round(clusters.len(), f64::INFINITY)?,
         seed: args.round.seed,
+        attack: None,
     };
     let scores = experiment::compare(&clusters, &s);
     println!("{}", serde_json::to_string_pretty(&scores)?);
