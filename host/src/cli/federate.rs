@@ -78,6 +78,9 @@ pub struct RoundArgs {
     /// δ of the reported (ε, δ).
     #[arg(long, default_value_t = 1e-5)]
     delta: f64,
+    /// Server momentum β (FedAvgM), in [0, 1); 0 is plain averaging.
+    #[arg(long, default_value_t = 0.0)]
+    momentum: f32,
     /// Seed of the initial weights.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -95,6 +98,9 @@ impl RoundArgs {
     }
 
     fn round(&self, quorum: usize, deadline_s: f64) -> anyhow::Result<RoundConfig> {
+        if !(0.0..1.0).contains(&self.momentum) {
+            anyhow::bail!("--momentum {} is outside [0, 1)", self.momentum);
+        }
         if self.noise > 0.0 && self.clip.is_none() {
             anyhow::bail!("--noise needs --clip: noise is scaled to the clip norm");
         }
@@ -239,6 +245,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         round: args.round.round(args.quorum.unwrap_or(args.agents).max(1), args.deadline.as_secs_f64())?,
         local: LocalTraining { epochs: args.round.epochs, batch: args.round.batch, lr: args.round.lr },
         seed: args.round.seed,
+        momentum: args.round.momentum,
     };
     let tls = server_tls(
         &pem(&args.tls, "ca.pem")?,
@@ -297,6 +304,7 @@ fn settings(data: &DataArgs) -> Settings {
         },
         seed: data.seed,
         attack: None,
+        momentum: 0.0,
     }
 }
 
@@ -354,6 +362,7 @@ fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         round: args.round.round(clusters.len(), f64::INFINITY)?,
         seed: args.round.seed,
         attack: None,
+        momentum: args.round.momentum,
     };
     let scores = experiment::compare(&clusters, &s);
     println!("{}", serde_json::to_string_pretty(&scores)?);

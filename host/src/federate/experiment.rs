@@ -44,6 +44,8 @@ pub struct Settings {
     pub seed: u64,
     /// A cluster (by index) whose updates are poisoned, and how.
     pub attack: Option<(usize, Attack)>,
+    /// Server momentum β of the federated run.
+    pub momentum: f32,
 }
 
 /// What a poisoned agent does to its update before sending it.
@@ -124,7 +126,7 @@ pub fn compare(clusters: &[ClusterData], s: &Settings) -> Vec<ClusterScore> {
     let locals: Vec<Mlp> = data.iter().map(|(train, _)| decayed(train)).collect();
 
     let names: Vec<String> = clusters.iter().map(|c| c.name.clone()).collect();
-    let mut aggregator = Aggregator::new(s.round.clone(), init.params.clone());
+    let mut aggregator = Aggregator::new(s.round.clone(), init.params.clone()).with_momentum(s.momentum);
     let mut noise = Rng::new(s.seed ^ 0xd9);
     for r in 0..s.rounds {
         let round = aggregator.open(names.clone(), r as f64);
@@ -209,6 +211,7 @@ mod tests {
             },
             seed: 7,
             attack: None,
+            momentum: 0.0,
         };
         let scores = compare(&clusters, &s);
         let fb = &scores[3];
@@ -245,6 +248,7 @@ mod tests {
                 round: RoundConfig { quorum: 5, deadline_s: 1e9, rule, clip: None, noise: 0.0, delta: 1e-5 },
                 seed: 3,
                 attack: attack.map(|a| (4, a)),
+                momentum: 0.0,
             };
             honest(&compare(&clusters, &s))
         };

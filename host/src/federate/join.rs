@@ -173,6 +173,7 @@ mod tests {
             },
             local: LocalTraining { epochs: 1, batch: 32, lr: 1e-3 },
             seed: 1,
+            momentum: 0.0,
         }
     }
 

@@ -81,6 +81,10 @@ pub struct Aggregator {
     expected: BTreeSet<String>,
     received: BTreeMap<String, Update>,
     noised_rounds: u32,
+    /// Server momentum β (FedAvgM): the model moves by v ← β·v + Δ, smoothing the
+    /// round-to-round swings of clients that pull different ways; 0 is plain FedAvg.
+    momentum: f32,
+    velocity: Vec<f32>,
 }
 
 impl Aggregator {
@@ -95,7 +99,15 @@ impl Aggregator {
             expected: BTreeSet::new(),
             received: BTreeMap::new(),
             noised_rounds: 0,
+            momentum: 0.0,
+            velocity: Vec::new(),
         }
+    }
+
+    /// With server momentum β in [0, 1).
+    pub fn with_momentum(mut self, beta: f32) -> Self {
+        self.momentum = beta.clamp(0.0, 0.99);
+        self
     }
 
     /// The global weights and their version.
@@ -172,7 +184,14 @@ impl Aggregator {
         }
         let updates: Vec<Update> = self.received.values().cloned().collect();
         let delta = combine(self.config.rule, &updates)?;
-        self.global.iter_mut().zip(&delta).for_each(|(g, d)| *g += d);
+        if self.velocity.len() != delta.len() {
+            self.velocity = vec![0.0; delta.len()];
+        }
+        let beta = self.momentum;
+        for ((g, v), d) in self.global.iter_mut().zip(&mut self.velocity).zip(&delta) {
+            *v = beta * *v + d;
+            *g += *v;
+        }
         self.version += 1;
         let noised = self.config.clip.is_some() && self.config.noise > 0.0;
         if noised {
@@ -252,6 +271,19 @@ mod tests {
         let report = a.try_close(2.0).expect("combines").expect("closed");
         assert_eq!((report.version, report.participants.len(), report.epsilon), (1, 2, None));
         assert_eq!(a.global(), (&[2.0f32, 2.0, 2.0][..], 1));
+    }
+
+    #[test]
+    fn server_momentum_carries_last_rounds_direction() {
+        let mut a = Aggregator::new(config(), vec![0.0; 3]).with_momentum(0.5);
+        for (round, v) in [(1, 1.0), (2, 1.0)] {
+            a.open(agents(2), 0.0);
+            a.submit("agent-0", round, update(v)).expect("taken");
+            a.submit("agent-1", round, update(v)).expect("taken");
+            a.try_close(0.0).expect("combines").expect("closed");
+        }
+        // v₁ = 1, v₂ = 0.5·1 + 1: the model moved 1 + 1.5.
+        assert_eq!(a.global().0, &[2.5f32, 2.5, 2.5][..]);
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct ServeConfig {
     pub local: LocalTraining,
     /// Seed of the initial weights.
     pub seed: u64,
+    /// Server momentum β.
+    pub momentum: f32,
 }
 
 /// How the federation went.
@@ -107,7 +109,7 @@ impl Aggregation {
     /// An aggregator for `config`.
     pub fn new(config: ServeConfig) -> Self {
         let initial = super::model::Mlp::new(config.seed).params;
-        let aggregator = Aggregator::new(config.round.clone(), initial);
+        let aggregator = Aggregator::new(config.round.clone(), initial).with_momentum(config.momentum);
         let summary = Summary {
             rounds: vec![],
             bytes_in: vec![],
