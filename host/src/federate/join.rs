@@ -82,7 +82,7 @@ async fn connect(agent: &Agent) -> Result<FederationClient<tonic::transport::Cha
 /// Takes part in every round until the federation is done.
 pub async fn join(agent: &Agent, samples: &Samples, seed: u64) -> Result<Joined, JoinError> {
     let mut client = connect(agent).await?;
-    let mut rng = crate::backends::sim::Rng::new(seed ^ 0x6e6f697365);
+    let mut normal = super::privacy::os_normal();
     let mut last = 0;
     let mut rounds = 0;
     let mut first = true;
@@ -124,7 +124,7 @@ pub async fn join(agent: &Agent, samples: &Samples, seed: u64) -> Result<Joined,
                 &round,
                 state.agents as usize,
                 seed.wrapping_add(state.round),
-                &mut || rng.normal(),
+                &mut normal,
             );
             let ack = client
                 .submit(Submission {

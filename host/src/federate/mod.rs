@@ -10,6 +10,7 @@ pub mod join;
 pub mod model;
 pub mod privacy;
 pub mod round;
+pub mod secagg;
 pub mod serve;
 pub mod tls;
 pub mod wire;

@@ -20,6 +20,28 @@ pub fn add_noise(delta: &mut [f32], z: f64, clip: f64, agents: usize, normal: &m
     delta.iter_mut().for_each(|v| *v += (sd * normal()) as f32);
 }
 
+/// Standard normal draws from the operating system's randomness (Box–Muller over
+/// `getrandom` bytes): the privacy of the noise rests on it being unpredictable, which a
+/// seeded generator is not.
+pub fn os_normal() -> impl FnMut() -> f64 {
+    let rng = ring::rand::SystemRandom::new();
+    let mut buf = [0u8; 4096];
+    let mut at = buf.len();
+    let mut next = move || {
+        if at + 8 > buf.len() {
+            ring::rand::SecureRandom::fill(&rng, &mut buf).expect("the operating system provides randomness");
+            at = 0;
+        }
+        let v = u64::from_le_bytes(buf[at..at + 8].try_into().expect("8 bytes"));
+        at += 8;
+        ((v >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    move || {
+        let (u, v) = (next(), next());
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+}
+
 /// The (ε, δ) spent after `rounds` rounds of the Gaussian mechanism with noise multiplier `z`
 /// (every agent in every round): RDP ε(α) = rounds·α/(2z²), converted at the best order α.
 pub fn epsilon(z: f64, rounds: u32, delta: f64) -> f64 {
@@ -59,6 +81,15 @@ mod tests {
         }
         let sd = (sums.iter().map(|v| v * v).sum::<f64>() / sums.len() as f64).sqrt();
         assert!((sd - z * s).abs() < 0.02, "{sd}");
+    }
+
+    #[test]
+    fn os_noise_is_standard_normal() {
+        let mut normal = os_normal();
+        let draws: Vec<f64> = (0..50_000).map(|_| normal()).collect();
+        let mean = draws.iter().sum::<f64>() / draws.len() as f64;
+        let var = draws.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / draws.len() as f64;
+        assert!(mean.abs() < 0.03 && (var - 1.0).abs() < 0.03, "{mean} {var}");
     }
 
     #[test]
