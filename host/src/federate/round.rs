@@ -85,6 +85,9 @@ pub struct Aggregator {
     /// round-to-round swings of clients that pull different ways; 0 is plain FedAvg.
     momentum: f32,
     velocity: Vec<f32>,
+    /// Secure aggregation: only masked updates are taken, and held (with their samples).
+    secure: bool,
+    masked: BTreeMap<String, (Vec<u32>, u64)>,
 }
 
 impl Aggregator {
@@ -101,7 +104,69 @@ impl Aggregator {
             noised_rounds: 0,
             momentum: 0.0,
             velocity: Vec::new(),
+            secure: false,
+            masked: BTreeMap::new(),
         }
+    }
+
+    /// Takes only masked updates ([`super::secagg`]); every expected agent must submit.
+    pub fn secure(mut self) -> Self {
+        self.secure = true;
+        self
+    }
+
+    /// Whether updates are aggregated securely.
+    pub fn is_secure(&self) -> bool {
+        self.secure
+    }
+
+    /// The agents of the open round, in the order their keys are relayed.
+    pub fn members(&self) -> Vec<String> {
+        self.expected.iter().cloned().collect()
+    }
+
+    /// What the aggregator holds of this round's updates under secure aggregation: masked
+    /// vectors only.
+    pub fn held_masked(&self) -> Vec<&[u32]> {
+        self.masked.values().map(|(m, _)| m.as_slice()).collect()
+    }
+
+    /// Takes an agent's masked update (its samples × its delta, masked) for `round`.
+    pub fn submit_masked(
+        &mut self,
+        agent: &str,
+        round: u64,
+        masked: Vec<u32>,
+        samples: u64,
+    ) -> Result<(), SubmitError> {
+        self.admit(agent, round)?;
+        if !self.secure {
+            return Err(SubmitError::Invalid {
+                agent: agent.into(),
+                reason: "this federation does not aggregate securely; send the update itself".into(),
+            });
+        }
+        if masked.len() != self.global.len() {
+            return Err(SubmitError::Invalid {
+                agent: agent.into(),
+                reason: format!("{} parameters, the model has {}", masked.len(), self.global.len()),
+            });
+        }
+        self.masked.insert(agent.into(), (masked, samples.max(1)));
+        Ok(())
+    }
+
+    fn admit(&self, agent: &str, round: u64) -> Result<(), SubmitError> {
+        if round != self.round {
+            return Err(SubmitError::WrongRound { got: round, open: self.round });
+        }
+        if !self.expected.contains(agent) {
+            return Err(SubmitError::Unknown(agent.into()));
+        }
+        if self.received.contains_key(agent) || self.masked.contains_key(agent) {
+            return Err(SubmitError::Duplicate(agent.into()));
+        }
+        Ok(())
     }
 
     /// With server momentum β in [0, 1).
@@ -122,7 +187,9 @@ impl Aggregator {
 
     /// Whether the open round still waits for `agent`'s update.
     pub fn expects(&self, agent: &str) -> bool {
-        self.expected.contains(agent) && !self.received.contains_key(agent)
+        self.expected.contains(agent)
+            && !self.received.contains_key(agent)
+            && !self.masked.contains_key(agent)
     }
 
     /// Opens the next round for `agents` at time `now` (seconds).
@@ -131,19 +198,18 @@ impl Aggregator {
         self.opened_at = now;
         self.expected = agents.into_iter().collect();
         self.received.clear();
+        self.masked.clear();
         self.round
     }
 
     /// Takes an agent's update for `round`.
     pub fn submit(&mut self, agent: &str, round: u64, update: Update) -> Result<(), SubmitError> {
-        if round != self.round {
-            return Err(SubmitError::WrongRound { got: round, open: self.round });
-        }
-        if !self.expected.contains(agent) {
-            return Err(SubmitError::Unknown(agent.into()));
-        }
-        if self.received.contains_key(agent) {
-            return Err(SubmitError::Duplicate(agent.into()));
+        self.admit(agent, round)?;
+        if self.secure {
+            return Err(SubmitError::Invalid {
+                agent: agent.into(),
+                reason: "this federation aggregates securely; send a masked update".into(),
+            });
         }
         let invalid = |reason: String| SubmitError::Invalid { agent: agent.into(), reason };
         if update.delta.len() != self.global.len() {
@@ -164,12 +230,15 @@ impl Aggregator {
     /// quorum. Past the deadline without quorum, the round is opened again for the same
     /// agents (`Ok(None)`, and [`Aggregator::round`] moves on).
     pub fn try_close(&mut self, now: f64) -> Result<Option<RoundReport>, AggregateError> {
-        let all = self.received.len() == self.expected.len();
+        let got = self.received.len() + self.masked.len();
+        let all = got == self.expected.len();
         let late = now - self.opened_at >= self.config.deadline_s;
         if !all && !late {
             return Ok(None);
         }
-        if self.received.len() < self.config.quorum.max(1) {
+        // A dropout's masks cannot be removed: a secure round needs everyone.
+        let quorum = if self.secure { self.expected.len() } else { self.config.quorum.max(1) };
+        if got < quorum {
             if late {
                 tracing::warn!(
                     round = self.round,
@@ -182,8 +251,15 @@ impl Aggregator {
             }
             return Ok(None);
         }
-        let updates: Vec<Update> = self.received.values().cloned().collect();
-        let delta = combine(self.config.rule, &updates)?;
+        let delta = if self.secure {
+            // Agents sent samples × delta: the sum over the total samples is FedAvg.
+            let masked: Vec<Vec<u32>> = self.masked.values().map(|(m, _)| m.clone()).collect();
+            let total: u64 = self.masked.values().map(|(_, n)| n).sum();
+            super::secagg::unmask_sum(&masked).into_iter().map(|v| v / total as f32).collect()
+        } else {
+            let updates: Vec<Update> = self.received.values().cloned().collect();
+            combine(self.config.rule, &updates)?
+        };
         if self.velocity.len() != delta.len() {
             self.velocity = vec![0.0; delta.len()];
         }
@@ -200,12 +276,18 @@ impl Aggregator {
         let report = RoundReport {
             round: self.round,
             version: self.version,
-            participants: self.received.keys().cloned().collect(),
-            missing: self.expected.iter().filter(|a| !self.received.contains_key(*a)).cloned().collect(),
+            participants: self.received.keys().chain(self.masked.keys()).cloned().collect(),
+            missing: self
+                .expected
+                .iter()
+                .filter(|a| !self.received.contains_key(*a) && !self.masked.contains_key(*a))
+                .cloned()
+                .collect(),
             epsilon: noised
                 .then(|| privacy::epsilon(self.config.noise, self.noised_rounds, self.config.delta)),
         };
         self.received.clear();
+        self.masked.clear();
         Ok(Some(report))
     }
 }
@@ -271,6 +353,37 @@ mod tests {
         let report = a.try_close(2.0).expect("combines").expect("closed");
         assert_eq!((report.version, report.participants.len(), report.epsilon), (1, 2, None));
         assert_eq!(a.global(), (&[2.0f32, 2.0, 2.0][..], 1));
+    }
+
+    #[test]
+    fn a_secure_round_holds_only_masked_updates_and_lands_the_weighted_mean() {
+        use crate::federate::secagg::RoundKey;
+        let mut a = Aggregator::new(config(), vec![0.0; 3]).secure();
+        let round = a.open(agents(2), 0.0);
+        let keys: Vec<RoundKey> = (1..=2u8).map(|b| RoundKey::from_bytes([b; 32])).collect();
+        let publics: Vec<[u8; 32]> = keys.iter().map(|k| k.public).collect();
+        let plain = [(vec![1.0f32, 2.0, 3.0], 30u64), (vec![3.0, 2.0, 1.0], 10)];
+        assert!(
+            matches!(a.submit("agent-0", round, update(1.0)), Err(SubmitError::Invalid { .. })),
+            "plain updates are refused"
+        );
+        for (i, (delta, n)) in plain.iter().enumerate() {
+            let weighted: Vec<f32> = delta.iter().map(|d| d * *n as f32).collect();
+            let masked = keys[i].mask(&weighted, i, &publics, round);
+            a.submit_masked(&format!("agent-{i}"), round, masked, *n).expect("taken");
+        }
+        for (held, (delta, n)) in a.held_masked().into_iter().zip(&plain) {
+            let readable = crate::federate::secagg::unmask_sum(&[held.to_vec()]);
+            assert!(
+                readable.iter().zip(delta).all(|(r, d)| (r - d * *n as f32).abs() > 1.0),
+                "the aggregator could read {readable:?}"
+            );
+        }
+        a.try_close(1.0).expect("combines").expect("closed");
+        // (30·[1,2,3] + 10·[3,2,1]) / 40.
+        for (g, want) in a.global().0.iter().zip([1.5f32, 2.0, 2.5]) {
+            assert!((g - want).abs() < 1e-3, "{g} vs {want}");
+        }
     }
 
     #[test]
