@@ -286,33 +286,12 @@ fn cluster(name: &str, data: &DataArgs) -> anyhow::Result<ClusterData> {
     Ok(ClusterData { name: name.into(), trace, history_s: data.history.map(|h| h.as_secs() as u32) })
 }
 
-fn settings(data: &DataArgs) -> Settings {
-    Settings {
-        train_share: data.train_share,
-        samples: data.samples,
-        test_samples: data.test_samples,
-        rounds: 0,
-        local: LocalTraining { epochs: 1, batch: 32, lr: 2e-3 },
-        epochs: 0,
-        round: RoundConfig {
-            quorum: 1,
-            deadline_s: 0.0,
-            rule: Rule::FedAvg,
-            clip: None,
-            noise: 0.0,
-            delta: 1e-5,
-        },
-        seed: data.seed,
-        attack: None,
-        momentum: 0.0,
-    }
-}
-
 fn join_federation(args: JoinArgs) -> anyhow::Result<ExitCode> {
     let data = cluster(&args.name, &args.data)?;
-    let s = settings(&args.data);
-    // The same draws for every agent given the same series and seed.
-    let (train, test) = experiment::split(&data, &s, &mut Rng::new(s.seed));
+    let d = &args.data;
+    // The same draws for every run given the same series and seed.
+    let (train, test) =
+        experiment::split(&data, d.train_share, d.samples, d.test_samples, &mut Rng::new(d.seed));
     let agent = Agent {
         name: args.name.clone(),
         endpoint: args.aggregator.clone(),
@@ -322,10 +301,10 @@ fn join_federation(args: JoinArgs) -> anyhow::Result<ExitCode> {
         poll: args.poll,
     };
     let joined =
-        runtime()?.block_on(join(&agent, &train, s.seed)).context("taking part in the federation")?;
+        runtime()?.block_on(join(&agent, &train, d.seed)).context("taking part in the federation")?;
     let mut local = Mlp::new(1);
     for epoch in 0..args.local_epochs {
-        local.train(&train, 1, 32, cosine_lr(2e-3, epoch, args.local_epochs), s.seed + epoch as u64);
+        local.train(&train, 1, 32, cosine_lr(2e-3, epoch, args.local_epochs), d.seed + epoch as u64);
     }
     let federated = Mlp { params: joined.weights };
     println!(

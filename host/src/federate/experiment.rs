@@ -82,13 +82,20 @@ pub struct ClusterScore {
     pub federated_mase: f64,
 }
 
-/// A cluster's training and held-out samples.
-pub fn split(c: &ClusterData, s: &Settings, rng: &mut Rng) -> (Samples, Samples) {
+/// A cluster's training and held-out samples: `train_share` of its series for `samples`
+/// training draws, the rest for `test_samples` held-out ones.
+pub fn split(
+    c: &ClusterData,
+    train_share: f64,
+    samples: usize,
+    test_samples: usize,
+    rng: &mut Rng,
+) -> (Samples, Samples) {
     let n = c.trace.values.len();
-    let cut = (n as f64 * s.train_share) as usize;
+    let cut = (n as f64 * train_share) as usize;
     let from = c.history_s.map_or(0, |h| cut.saturating_sub((h / c.trace.step_s.max(1)) as usize));
-    let train = Samples::draw(c.trace.start, c.trace.step_s, &c.trace.values, from, cut, s.samples, rng);
-    let test = Samples::draw(c.trace.start, c.trace.step_s, &c.trace.values, cut, n, s.test_samples, rng);
+    let train = Samples::draw(c.trace.start, c.trace.step_s, &c.trace.values, from, cut, samples, rng);
+    let test = Samples::draw(c.trace.start, c.trace.step_s, &c.trace.values, cut, n, test_samples, rng);
     (train, test)
 }
 
@@ -110,7 +117,8 @@ pub fn mase(mlp: &Mlp, test: &Samples) -> f64 {
 /// Runs the comparison.
 pub fn compare(clusters: &[ClusterData], s: &Settings) -> Vec<ClusterScore> {
     let mut rng = Rng::new(s.seed);
-    let data: Vec<(Samples, Samples)> = clusters.iter().map(|c| split(c, s, &mut rng)).collect();
+    let data: Vec<(Samples, Samples)> =
+        clusters.iter().map(|c| split(c, s.train_share, s.samples, s.test_samples, &mut rng)).collect();
     let init = Mlp::new(s.seed ^ 0x5eed);
 
     let mut pooled = Samples::default();

@@ -98,8 +98,7 @@ pub fn with_weights(template: &[u8], mlp: &Mlp) -> Result<Vec<u8>, ExportError> 
                     reason: format!("holds {} floats, the network {count}", range.len() / 4),
                 });
             }
-            let bytes: Vec<u8> = mlp.params[at..at + count].iter().flat_map(|v| v.to_le_bytes()).collect();
-            out[range.clone()].copy_from_slice(&bytes);
+            out[range.clone()].copy_from_slice(&super::wire::to_bytes(&mlp.params[at..at + count]));
             at += count;
         }
     }

@@ -160,7 +160,7 @@ impl Aggregation {
         tls: tonic::transport::ServerTlsConfig,
         linger: Duration,
     ) -> Result<(), tonic::transport::Error> {
-        let incoming = tokio_stream(listener);
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
         let this = self.clone();
         let shutdown = async move {
             let mut every = tokio::time::interval(Duration::from_millis(50));
@@ -176,15 +176,6 @@ impl Aggregation {
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await
     }
-}
-
-fn tokio_stream(
-    listener: tokio::net::TcpListener,
-) -> impl futures::Stream<Item = Result<tokio::net::TcpStream, std::io::Error>> {
-    futures::stream::unfold(listener, |l| async move {
-        let next = l.accept().await.map(|(s, _)| s);
-        Some((next, l))
-    })
 }
 
 #[tonic::async_trait]

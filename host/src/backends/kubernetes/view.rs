@@ -177,7 +177,9 @@ fn offerings(config: &KubernetesConfig, o: &ClusterObjects) -> Vec<foresight_sdk
         let t = instance_type(n);
         if !list.iter().any(|x| x.name == t) {
             let (vcpu, memory_gib) = allocatable(n);
-            // Not in the configuration: observed, never grown (no price is known).
+            let count = o.nodes.iter().filter(|m| instance_type(m) == t).count() as u32;
+            // Not in the configuration: observed, never grown beyond what it is (no price is
+            // known).
             list.push(foresight_sdk::Offering {
                 name: t.clone(),
                 vcpu,
@@ -186,15 +188,13 @@ fn offerings(config: &KubernetesConfig, o: &ClusterObjects) -> Vec<foresight_sdk
                 spot: false,
                 interruption_rate: 0.0,
                 lead_time_s: 0,
-                max_nodes: 0,
+                max_nodes: count,
                 current_nodes: 0,
             });
         }
     }
     for offering in &mut list {
         offering.current_nodes = o.nodes.iter().filter(|n| instance_type(n) == offering.name).count() as u32;
-        offering.max_nodes =
-            offering.max_nodes.max(if offering.hourly_price == 0.0 { offering.current_nodes } else { 0 });
     }
     list
 }
