@@ -1,9 +1,14 @@
 //! `foresight federate` across processes on loopback: one aggregator and four agents, each
 //! with a different cluster's trace, over mutual TLS; an agent whose certificate the
-//! federation's CA did not sign is refused.
+//! federation's CA did not sign is refused. Under `--secure` the aggregator holds only masked
+//! updates and lands the model the plain federation does, and an agent that leaves costs one
+//! restarted round, not the federation.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crate::fixtures::{foresight, workspace};
 
@@ -14,8 +19,12 @@ const AGENTS: [(&str, &str); 4] = [
     ("fb", "nab_tweets__Twitter_volume_FB.csv"),
 ];
 const ROUNDS: u32 = 8;
+/// Parameters of the shipped network.
+const PARAMETERS: u64 = 9_411;
+/// Longest any process of these tests may take: past it the test fails instead of hanging.
+const LIMIT: Duration = Duration::from_secs(180);
 
-fn certs(dir: &std::path::Path, names: &[&str]) {
+fn certs(dir: &Path, names: &[&str]) {
     let mut cmd = foresight();
     cmd.args(["federate", "certs", "--out"]).arg(dir);
     for n in names {
@@ -25,54 +34,172 @@ fn certs(dir: &std::path::Path, names: &[&str]) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-fn join(endpoint: &str, name: &str, tls: &std::path::Path, series: &str, cold: bool) -> Child {
-    let mut cmd = foresight();
-    cmd.args(["federate", "join", "--aggregator", endpoint, "--name", name, "--tls"])
+fn join(endpoint: &str, name: &str, tls: &Path, series: &str, extra: &[&str]) -> Child {
+    foresight()
+        .args(["federate", "join", "--aggregator", endpoint, "--name", name, "--tls"])
         .arg(tls)
         .arg("--series")
         .arg(workspace().join("config/scenarios/traces").join(series))
-        .args(["--samples", "300", "--local-epochs", "6", "--poll", "20ms"])
+        .args(["--poll", "20ms"])
+        .args(extra)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if cold {
-        cmd.args(["--history", "2d"]);
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts")
+}
+
+/// Reads a pipe to its end on a thread, so the child never blocks on a full pipe.
+fn drain(pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut out = vec![];
+        let mut pipe = pipe;
+        pipe.read_to_end(&mut out).expect("reads the pipe");
+        out
+    })
+}
+
+/// Waits for `child` for at most `LIMIT`; kills it and fails past that.
+fn finish(mut child: Child, what: &str) -> Output {
+    let stdout = drain(child.stdout.take().expect("stdout piped"));
+    let stderr = drain(child.stderr.take().expect("stderr piped"));
+    finish_draining(child, stdout, stderr, what)
+}
+
+fn finish_draining(
+    mut child: Child,
+    stdout: JoinHandle<Vec<u8>>,
+    stderr: JoinHandle<Vec<u8>>,
+    what: &str,
+) -> Output {
+    let deadline = Instant::now() + LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().expect("kills");
+            child.wait().expect("reaps");
+            let log = stderr.join().expect("stderr");
+            panic!("{what} did not finish within {LIMIT:?}:\n{}", String::from_utf8_lossy(&log));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output { status, stdout: stdout.join().expect("stdout"), stderr: stderr.join().expect("stderr") }
+}
+
+/// An aggregator process, once it has said where it listens.
+struct Server {
+    child: Child,
+    endpoint: String,
+    stdout: JoinHandle<Vec<u8>>,
+    stderr: JoinHandle<Vec<u8>>,
+}
+
+impl Server {
+    fn start(tls: &Path, model: &Path, args: &[&str]) -> Self {
+        let mut child = foresight()
+            .args(["federate", "serve", "--listen", "127.0.0.1:0", "--tls"])
+            .arg(tls)
+            .arg("--out")
+            .arg(model)
+            .arg("--template")
+            .arg(workspace().join("plugins/onnx-mlp/model/demand-mlp.onnx"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starts");
+        let stdout = drain(child.stdout.take().expect("stdout"));
+        let lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads the whole log, so the server never blocks on a full pipe, and hands over the
+        // address as soon as it is printed.
+        let stderr = std::thread::spawn(move || {
+            let mut log = vec![];
+            for line in lines.map_while(Result::ok) {
+                if let Some(endpoint) = line.strip_prefix("listening on ") {
+                    tx.send(endpoint.to_owned()).ok();
+                }
+                log.push(line);
+            }
+            log.join("\n").into_bytes()
+        });
+        let Ok(endpoint) = rx.recv_timeout(LIMIT) else {
+            child.kill().ok();
+            let log = stderr.join().expect("log");
+            panic!("the aggregator never said where it listens:\n{}", String::from_utf8_lossy(&log));
+        };
+        Self { child, endpoint, stdout, stderr }
     }
-    cmd.spawn().expect("starts")
+
+    /// The summary it prints, and its log.
+    fn finish(self) -> (serde_json::Value, String) {
+        let out = finish_draining(self.child, self.stdout, self.stderr, "the aggregator");
+        let log = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{log}");
+        (serde_json::from_slice(&out.stdout).expect("summary JSON"), log)
+    }
+}
+
+/// Each agent's JSON report, once every one has finished.
+fn reports(agents: Vec<(&str, Child)>) -> Vec<serde_json::Value> {
+    agents
+        .into_iter()
+        .map(|(name, a)| {
+            let out = finish(a, name);
+            assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+            serde_json::from_slice(&out.stdout).expect("one JSON object")
+        })
+        .collect()
+}
+
+fn weights(model: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(model.join("weights.f32")).expect("the final weights are written");
+    bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+fn assert_onnx_written(model: &Path) {
+    let onnx = std::fs::metadata(model.join("federated.onnx")).expect("the federated model is written");
+    let template =
+        std::fs::metadata(workspace().join("plugins/onnx-mlp/model/demand-mlp.onnx")).expect("template");
+    assert_eq!(onnx.len(), template.len());
+}
+
+fn participants(summary: &serde_json::Value) -> Vec<(u64, usize)> {
+    summary["rounds"]
+        .as_array()
+        .expect("rounds")
+        .iter()
+        .map(|r| {
+            let n = r["participants"].as_array().map_or(0, Vec::len);
+            (r["round"].as_u64().expect("a round number"), n)
+        })
+        .collect()
+}
+
+fn tempdir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tls = dir.path().join("tls");
+    certs(&tls, &AGENTS.map(|(n, _)| n));
+    (dir, tls)
 }
 
 #[test]
 fn four_agents_learn_one_model_over_mutual_tls_and_a_stranger_is_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let tls = dir.path().join("tls");
-    let names: Vec<&str> = AGENTS.iter().map(|(n, _)| *n).collect();
-    certs(&tls, &names);
+    let (dir, tls) = tempdir();
     let stranger = dir.path().join("stranger");
     certs(&stranger, &["mallory"]);
     std::fs::copy(tls.join("ca.pem"), stranger.join("ca.pem")).expect("trusts the real CA");
 
     let model = dir.path().join("model");
-    let mut server = foresight()
-        .args(["federate", "serve", "--listen", "127.0.0.1:0", "--agents", "4", "--deadline", "120s"])
-        .args(["--rounds", &ROUNDS.to_string(), "--tls"])
-        .arg(&tls)
-        .arg("--out")
-        .arg(&model)
-        .arg("--template")
-        .arg(workspace().join("plugins/onnx-mlp/model/demand-mlp.onnx"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starts");
-    let mut lines = BufReader::new(server.stderr.take().expect("stderr")).lines();
-    let endpoint = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| l.strip_prefix("listening on ").map(str::to_owned))
-        .expect("the aggregator says where it listens");
-    // Keep draining the log so the server never blocks on a full pipe.
-    let log = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+    let server = Server::start(
+        &tls,
+        &model,
+        &["--agents", "4", "--deadline", "120s", "--rounds", &ROUNDS.to_string()],
+    );
+    let plain = ["--samples", "300", "--local-epochs", "6"];
 
-    let refused = join(&endpoint, "mallory", &stranger, AGENTS[0].1, false).wait_with_output().expect("runs");
+    let refused = finish(join(&server.endpoint, "mallory", &stranger, AGENTS[0].1, &plain), "mallory");
     assert!(!refused.status.success(), "a certificate from another CA was let in");
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains("cannot reach the aggregator"),
@@ -80,19 +207,15 @@ fn four_agents_learn_one_model_over_mutual_tls_and_a_stranger_is_refused() {
         String::from_utf8_lossy(&refused.stderr)
     );
 
-    let agents: Vec<Child> = AGENTS.iter().map(|(n, s)| join(&endpoint, n, &tls, s, *n == "fb")).collect();
-    let results: Vec<serde_json::Value> = agents
-        .into_iter()
-        .map(|a| {
-            let out = a.wait_with_output().expect("runs");
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-            serde_json::from_slice(&out.stdout).expect("one JSON object")
+    let agents = AGENTS
+        .iter()
+        .map(|(n, s)| {
+            let cold = [&plain[..], &["--history", "2d"]].concat();
+            (*n, join(&server.endpoint, n, &tls, s, if *n == "fb" { &cold } else { &plain }))
         })
         .collect();
-    let out = server.wait_with_output().expect("runs");
-    let log = log.join().expect("log");
-    assert!(out.status.success(), "{log}");
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("summary JSON");
+    let results = reports(agents);
+    let (summary, _) = server.finish();
 
     for r in &results {
         assert_eq!(
@@ -112,11 +235,110 @@ fn four_agents_learn_one_model_over_mutual_tls_and_a_stranger_is_refused() {
     assert!(rounds.iter().all(|r| r["participants"].as_array().map(Vec::len) == Some(4)), "{summary}");
     // Each round receives four updates of the model's 9,411 f32s, and nothing else.
     assert!(
-        summary["bytes_in"].as_array().expect("bytes").iter().all(|b| b.as_u64() == Some(4 * 4 * 9_411)),
+        summary["bytes_in"].as_array().expect("bytes").iter().all(|b| b.as_u64() == Some(4 * 4 * PARAMETERS)),
         "{summary}"
     );
-    let onnx = std::fs::metadata(model.join("federated.onnx")).expect("the federated model is written");
-    let template =
-        std::fs::metadata(workspace().join("plugins/onnx-mlp/model/demand-mlp.onnx")).expect("template");
-    assert_eq!(onnx.len(), template.len());
+    assert_eq!(summary["secure"], false);
+    assert_eq!(summary["plaintext_updates_held"].as_u64(), Some(4 * u64::from(ROUNDS)));
+    assert_onnx_written(&model);
+}
+
+#[test]
+fn under_secure_aggregation_the_aggregator_holds_no_update_and_lands_the_plain_model() {
+    const SECURE_ROUNDS: u64 = 3;
+    let (dir, tls) = tempdir();
+    let three = &AGENTS[..3];
+    let rounds = SECURE_ROUNDS.to_string();
+    let server_args = ["--agents", "3", "--deadline", "120s", "--rounds", &rounds];
+    let agent_args = ["--samples", "200", "--local-epochs", "1"];
+    // Both federations at once: the same agents, seeds and series, one masked, one not.
+    let plain_model = dir.path().join("plain");
+    let plain = Server::start(&tls, &plain_model, &server_args);
+    let secure_model = dir.path().join("secure");
+    let secure = Server::start(&tls, &secure_model, &[&server_args[..], &["--secure"]].concat());
+    let insist = [&agent_args[..], &["--secure"]].concat();
+    let plain_agents =
+        three.iter().map(|(n, s)| (*n, join(&plain.endpoint, n, &tls, s, &agent_args))).collect();
+    let secure_agents =
+        three.iter().map(|(n, s)| (*n, join(&secure.endpoint, n, &tls, s, &insist))).collect();
+    let secure_results = reports(secure_agents);
+    reports(plain_agents);
+    let (summary, _) = secure.finish();
+    let (plain_summary, _) = plain.finish();
+
+    for r in &secure_results {
+        assert_eq!(
+            (r["rounds"].as_u64(), r["version"].as_u64()),
+            (Some(SECURE_ROUNDS), Some(SECURE_ROUNDS)),
+            "{r}"
+        );
+    }
+    assert_eq!(participants(&summary), vec![(1, 3), (2, 3), (3, 3)], "{summary}");
+    assert_eq!(summary["secure"], true);
+    assert_eq!(summary["plaintext_updates_held"].as_u64(), Some(0), "{summary}");
+    assert_eq!(summary["masked_updates_held"].as_u64(), Some(3 * SECURE_ROUNDS), "{summary}");
+    assert_eq!(plain_summary["plaintext_updates_held"].as_u64(), Some(3 * SECURE_ROUNDS));
+    assert_eq!(plain_summary["masked_updates_held"].as_u64(), Some(0));
+    // Masked updates are one u32 word per parameter: as many bytes as the plain ones.
+    assert_eq!(summary["bytes_in"], plain_summary["bytes_in"]);
+    assert_onnx_written(&secure_model);
+
+    // An agent's training is a function of the global weights, its samples (drawn with
+    // --seed) and the round's seed, and FedAvg sums in a fixed order: the plain run is
+    // reproducible, and the masked sum differs from it only by the fixed point's 2^-16 on
+    // samples × delta.
+    let (masked, clear) = (weights(&secure_model), weights(&plain_model));
+    let initial = foresight::federate::model::Mlp::new(1).params;
+    let max_abs = |v: &mut dyn Iterator<Item = f32>| v.fold(0.0f32, |m, x| m.max(x.abs()));
+    let apart = max_abs(&mut masked.iter().zip(&clear).map(|(a, b)| a - b));
+    let moved = max_abs(&mut clear.iter().zip(&initial).map(|(a, b)| a - b));
+    let scale = max_abs(&mut clear.iter().copied());
+    assert!(apart <= 1e-3 * scale, "the masked and plain models differ by {apart} (weights up to {scale})");
+    assert!(apart * 100.0 < moved, "training moved the weights by {moved}, the runs differ by {apart}");
+}
+
+#[test]
+fn a_secure_federation_restarts_without_an_agent_that_left_and_finishes() {
+    const SECURE_ROUNDS: u64 = 3;
+    let (dir, tls) = tempdir();
+    let model = dir.path().join("model");
+    let rounds = SECURE_ROUNDS.to_string();
+    // The deadline is what a dropout costs: short, yet far above a round's training.
+    let server = Server::start(
+        &tls,
+        &model,
+        &["--agents", "4", "--quorum", "3", "--deadline", "5s", "--rounds", &rounds, "--secure"],
+    );
+    let agents = AGENTS
+        .iter()
+        .map(|(n, s)| {
+            let mut args = vec!["--samples", "200", "--local-epochs", "1", "--secure"];
+            if *n == "fb" {
+                args.extend(["--leave-after", "1"]);
+            }
+            (*n, join(&server.endpoint, n, &tls, s, &args))
+        })
+        .collect();
+    let results = reports(agents);
+    let (summary, log) = server.finish();
+
+    for r in &results {
+        let want = if r["agent"] == "fb" { 1 } else { SECURE_ROUNDS };
+        assert_eq!(r["rounds"].as_u64(), Some(want), "{r}");
+    }
+    // fb left after round 1, so round 2 never had its key: thrown away at the deadline and
+    // run again as round 3 without fb, as was every round after.
+    assert_eq!(
+        summary["reopened"],
+        serde_json::json!([{"round": 2, "next": 3, "dropped": ["fb"]}]),
+        "{summary}"
+    );
+    assert_eq!(participants(&summary), vec![(1, 4), (3, 3), (4, 3)], "{summary}");
+    assert!(
+        log.lines().any(|l| l.contains("restarting without them") && l.contains("fb")),
+        "the aggregator names the agent it dropped:\n{log}"
+    );
+    assert_eq!(summary["plaintext_updates_held"].as_u64(), Some(0), "{summary}");
+    assert_eq!(summary["masked_updates_held"].as_u64(), Some(4 + 3 + 3), "{summary}");
+    assert_onnx_written(&model);
 }

@@ -135,6 +135,10 @@ pub struct ServeArgs {
     deadline: Duration,
     #[command(flatten)]
     round: RoundArgs,
+    /// Secure aggregation: agents mask their updates with pairwise keys, so the aggregator
+    /// holds only masked updates and learns only their sum (needs --rule fedavg, 2+ agents).
+    #[arg(long)]
+    secure: bool,
     /// Folder to write the final weights (weights.f32), federated.onnx and summary.json into.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -163,6 +167,14 @@ pub struct JoinArgs {
     /// How often to ask whether a round is open.
     #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
     poll: Duration,
+    /// Insist on secure aggregation: fail rather than send an update in the clear. (Without
+    /// it the agent masks whenever the aggregator asks.)
+    #[arg(long)]
+    secure: bool,
+    /// Leave the federation after submitting to this many rounds (scored on the last model
+    /// it trained from).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    leave_after: Option<u64>,
 }
 
 /// Which part of a series trains and which is held out.
@@ -246,7 +258,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         local: LocalTraining { epochs: args.round.epochs, batch: args.round.batch, lr: args.round.lr },
         seed: args.round.seed,
         momentum: args.round.momentum,
+        secure: args.secure,
     };
+    let aggregation = Aggregation::new(config)?;
     let tls = server_tls(
         &pem(&args.tls, "ca.pem")?,
         &pem(&args.tls, "server.pem")?,
@@ -261,7 +275,6 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let addr = listener.local_addr()?;
     tracing::info!("aggregator listening on https://{addr}");
     eprintln!("listening on https://{addr}");
-    let aggregation = Aggregation::new(config);
     rt.block_on(aggregation.clone().serve(listener, tls, Duration::from_secs(2)))
         .context("serving the federation")?;
     let (weights, summary) = aggregation.result();
@@ -299,6 +312,8 @@ fn join_federation(args: JoinArgs) -> anyhow::Result<ExitCode> {
         cert: pem(&args.tls, &format!("{}.pem", args.name))?,
         key: pem(&args.tls, &format!("{}.key", args.name))?,
         poll: args.poll,
+        require_secure: args.secure,
+        leave_after: args.leave_after,
     };
     let joined =
         runtime()?.block_on(join(&agent, &train, d.seed)).context("taking part in the federation")?;

@@ -3,6 +3,12 @@
 //! expected agent has answered, or at the deadline if a quorum has — stragglers' late updates
 //! are refused, and a round without quorum is opened again on the same model. Each closed
 //! round is a new model version.
+//!
+//! Under secure aggregation a round runs in two phases: every member publishes a public key
+//! for the round, then every member submits its masked update. A dropout's masks cannot be
+//! removed, so a secure round that passes its deadline short of a member is thrown away and
+//! restarted — a new round number, hence new keys and masks — with only the members that
+//! answered.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -56,6 +62,31 @@ pub enum SubmitError {
     },
 }
 
+/// Why a round key was refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum KeyError {
+    /// The federation does not aggregate securely.
+    #[error("agent `{0}` sent a round key, but this federation does not aggregate securely")]
+    NotSecure(String),
+    /// For a round that is not the open one (a key is only ever used for one round).
+    #[error("key for round {got} ignored: round {open} is open")]
+    WrongRound {
+        /// Its round.
+        got: u64,
+        /// The open one.
+        open: u64,
+    },
+    /// From an agent the round did not expect.
+    #[error("agent `{0}` is not part of this round")]
+    Unknown(String),
+    /// A second, different key from the same agent: a peer may already have masked with the
+    /// first, so it cannot be replaced.
+    #[error(
+        "agent `{0}` sent a different key for a round it already has one for; it takes part again once the round restarts"
+    )]
+    Changed(String),
+}
+
 /// What a closed round did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RoundReport {
@@ -88,6 +119,12 @@ pub struct Aggregator {
     /// Secure aggregation: only masked updates are taken, and held (with their samples).
     secure: bool,
     masked: BTreeMap<String, (Vec<u32>, u64)>,
+    /// The open round's public keys; emptied by every `open`, so a key never outlives its
+    /// round.
+    keys: BTreeMap<String, [u8; 32]>,
+    /// Individual updates ever stored, in the clear and masked.
+    plaintext_held: u64,
+    masked_held: u64,
 }
 
 impl Aggregator {
@@ -106,6 +143,9 @@ impl Aggregator {
             velocity: Vec::new(),
             secure: false,
             masked: BTreeMap::new(),
+            keys: BTreeMap::new(),
+            plaintext_held: 0,
+            masked_held: 0,
         }
     }
 
@@ -123,6 +163,49 @@ impl Aggregator {
     /// The agents of the open round, in the order their keys are relayed.
     pub fn members(&self) -> Vec<String> {
         self.expected.iter().cloned().collect()
+    }
+
+    /// Individual plaintext updates stored so far, over all rounds (0 under secure
+    /// aggregation).
+    pub fn plaintext_updates_held(&self) -> u64 {
+        self.plaintext_held
+    }
+
+    /// Individual masked updates stored so far, over all rounds, including those of restarted
+    /// rounds.
+    pub fn masked_updates_held(&self) -> u64 {
+        self.masked_held
+    }
+
+    /// Takes `agent`'s public key for `round`. Sending the same key again is harmless (agents
+    /// send theirs with every poll).
+    pub fn publish_key(&mut self, agent: &str, round: u64, key: [u8; 32]) -> Result<(), KeyError> {
+        if !self.secure {
+            return Err(KeyError::NotSecure(agent.into()));
+        }
+        if round != self.round {
+            return Err(KeyError::WrongRound { got: round, open: self.round });
+        }
+        if !self.expected.contains(agent) {
+            return Err(KeyError::Unknown(agent.into()));
+        }
+        match self.keys.get(agent) {
+            Some(held) if *held != key => Err(KeyError::Changed(agent.into())),
+            Some(_) => Ok(()),
+            None => {
+                self.keys.insert(agent.into(), key);
+                Ok(())
+            }
+        }
+    }
+
+    /// Every member's key for the open round, in the order of [`Aggregator::members`]; `None`
+    /// until all have arrived (a member cannot mask without every peer's key).
+    pub fn keys(&self) -> Option<Vec<[u8; 32]>> {
+        if self.round == 0 || self.keys.len() != self.expected.len() {
+            return None;
+        }
+        Some(self.keys.values().copied().collect())
     }
 
     /// What the aggregator holds of this round's updates under secure aggregation: masked
@@ -146,6 +229,12 @@ impl Aggregator {
                 reason: "this federation does not aggregate securely; send the update itself".into(),
             });
         }
+        if self.keys().is_none() {
+            return Err(SubmitError::Invalid {
+                agent: agent.into(),
+                reason: "masked before every member's key was relayed, so its masks cannot cancel".into(),
+            });
+        }
         if masked.len() != self.global.len() {
             return Err(SubmitError::Invalid {
                 agent: agent.into(),
@@ -153,6 +242,7 @@ impl Aggregator {
             });
         }
         self.masked.insert(agent.into(), (masked, samples.max(1)));
+        self.masked_held += 1;
         Ok(())
     }
 
@@ -167,6 +257,39 @@ impl Aggregator {
             return Err(SubmitError::Duplicate(agent.into()));
         }
         Ok(())
+    }
+
+    /// Throws away a secure round that missed a member and opens a new one. Who answered
+    /// depends on how far the round got: while keys were still coming in, the members that
+    /// sent theirs (the others never will); once all had, the members that submitted.
+    fn restart(&mut self, now: f64) {
+        let answered: BTreeSet<String> = if self.keys.len() == self.expected.len() {
+            self.masked.keys().cloned().collect()
+        } else {
+            self.keys.keys().cloned().collect()
+        };
+        let dropped: Vec<&String> = self.expected.difference(&answered).collect();
+        // A masked "sum" of one update is that update: never fewer than two members.
+        let floor = self.config.quorum.max(2);
+        if answered.len() >= floor {
+            tracing::warn!(
+                round = self.round,
+                dropped = ?dropped,
+                discarded = self.masked.len(),
+                "secure round missed members; discarding its masked updates and restarting without them"
+            );
+            self.open(answered, now);
+        } else {
+            tracing::warn!(
+                round = self.round,
+                answered = answered.len(),
+                quorum = floor,
+                missing = ?dropped,
+                "secure round missed its quorum; opening it again for every member"
+            );
+            let agents = std::mem::take(&mut self.expected);
+            self.open(agents, now);
+        }
     }
 
     /// With server momentum β in [0, 1).
@@ -199,6 +322,7 @@ impl Aggregator {
         self.expected = agents.into_iter().collect();
         self.received.clear();
         self.masked.clear();
+        self.keys.clear();
         self.round
     }
 
@@ -223,12 +347,15 @@ impl Aggregator {
             return Err(invalid("a parameter is not finite".into()));
         }
         self.received.insert(agent.into(), update);
+        self.plaintext_held += 1;
         Ok(())
     }
 
     /// Closes the round if it may at `now`: everyone answered, or the deadline passed with a
     /// quorum. Past the deadline without quorum, the round is opened again for the same
-    /// agents (`Ok(None)`, and [`Aggregator::round`] moves on).
+    /// agents (`Ok(None)`, and [`Aggregator::round`] moves on). A secure round short of a
+    /// member at its deadline is restarted without the members that did not answer, if those
+    /// that did make a quorum (see [`Aggregator::members`] for who is in).
     pub fn try_close(&mut self, now: f64) -> Result<Option<RoundReport>, AggregateError> {
         let got = self.received.len() + self.masked.len();
         let all = got == self.expected.len();
@@ -239,7 +366,9 @@ impl Aggregator {
         // A dropout's masks cannot be removed: a secure round needs everyone.
         let quorum = if self.secure { self.expected.len() } else { self.config.quorum.max(1) };
         if got < quorum {
-            if late {
+            if late && self.secure {
+                self.restart(now);
+            } else if late {
                 tracing::warn!(
                     round = self.round,
                     got = self.received.len(),
@@ -367,6 +496,15 @@ mod tests {
             matches!(a.submit("agent-0", round, update(1.0)), Err(SubmitError::Invalid { .. })),
             "plain updates are refused"
         );
+        a.publish_key("agent-0", round, publics[0]).expect("a member's key");
+        assert_eq!(a.keys(), None, "not until every member's key is in");
+        let early = keys[0].mask(&[1.0; 3], 0, &publics, round);
+        assert!(
+            matches!(a.submit_masked("agent-0", round, early, 1), Err(SubmitError::Invalid { .. })),
+            "nobody can have masked before the keys were relayed"
+        );
+        a.publish_key("agent-1", round, publics[1]).expect("a member's key");
+        assert_eq!(a.keys(), Some(publics.clone()));
         for (i, (delta, n)) in plain.iter().enumerate() {
             let weighted: Vec<f32> = delta.iter().map(|d| d * *n as f32).collect();
             let masked = keys[i].mask(&weighted, i, &publics, round);
@@ -384,6 +522,106 @@ mod tests {
         for (g, want) in a.global().0.iter().zip([1.5f32, 2.0, 2.5]) {
             assert!((g - want).abs() < 1e-3, "{g} vs {want}");
         }
+        assert_eq!((a.plaintext_updates_held(), a.masked_updates_held()), (0, 2));
+    }
+
+    /// Keys of `agents` for a round, each agent's from its index and the round (distinct per
+    /// round, as generated keys are).
+    fn round_keys(n: usize, round: u64) -> Vec<crate::federate::secagg::RoundKey> {
+        (0..n)
+            .map(|i| crate::federate::secagg::RoundKey::from_bytes([(round * 16 + i as u64) as u8; 32]))
+            .collect()
+    }
+
+    /// Publishes `members`' keys and submits their masked samples × delta.
+    fn secure_round(a: &mut Aggregator, members: &[(usize, f32, u64)], submit: &[usize]) {
+        let round = a.round();
+        let keys = round_keys(members.len(), round);
+        let publics: Vec<[u8; 32]> = keys.iter().map(|k| k.public).collect();
+        for (slot, (agent, _, _)) in members.iter().enumerate() {
+            a.publish_key(&format!("agent-{agent}"), round, publics[slot]).expect("a member's key");
+        }
+        for (slot, (agent, value, n)) in members.iter().enumerate() {
+            if submit.contains(agent) {
+                let masked = keys[slot].mask(&[value * *n as f32; 3], slot, &publics, round);
+                a.submit_masked(&format!("agent-{agent}"), round, masked, *n).expect("taken");
+            }
+        }
+    }
+
+    #[test]
+    fn a_secure_round_short_of_a_member_restarts_without_it_and_lands_the_exact_mean() {
+        let mut a = Aggregator::new(config(), vec![0.0; 3]).secure();
+        let first = a.open(agents(3), 0.0);
+        // agent-2 published its key, then went silent.
+        secure_round(&mut a, &[(0, 1.0, 10), (1, 4.0, 30), (2, 9.0, 50)], &[0, 1]);
+        assert_eq!(a.try_close(10.0), Ok(None), "waits for everyone until the deadline");
+        assert_eq!(a.try_close(30.0), Ok(None), "a secure round cannot close short of a member");
+        let second = a.round();
+        assert!(second > first, "a new round number, so new keys and masks");
+        assert_eq!(a.members(), vec!["agent-0".to_owned(), "agent-1".to_owned()]);
+        assert!(a.held_masked().is_empty(), "the first attempt's masked updates are gone");
+        assert_eq!(a.keys(), None, "and so are its keys");
+        assert!(!a.expects("agent-2"));
+        assert_eq!(
+            a.publish_key("agent-0", first, [7; 32]),
+            Err(KeyError::WrongRound { got: first, open: second }),
+            "a key for the first attempt is stale"
+        );
+        secure_round(&mut a, &[(0, 1.0, 10), (1, 4.0, 30)], &[0, 1]);
+        let report = a.try_close(31.0).expect("combines").expect("closed");
+        assert_eq!((report.round, report.version), (second, 1));
+        assert_eq!(report.participants, vec!["agent-0".to_owned(), "agent-1".to_owned()]);
+        // (10·1 + 30·4) / 40, over the two that answered only.
+        for g in a.global().0 {
+            assert!((g - 3.25).abs() < 1e-4, "{g}");
+        }
+        assert_eq!((a.plaintext_updates_held(), a.masked_updates_held()), (0, 4));
+    }
+
+    #[test]
+    fn a_member_that_never_sends_its_key_is_left_out_of_the_restart() {
+        let mut a = Aggregator::new(config(), vec![0.0; 3]).secure();
+        let first = a.open(agents(3), 0.0);
+        let keys = round_keys(3, first);
+        a.publish_key("agent-0", first, keys[0].public).expect("a member's key");
+        a.publish_key("agent-1", first, keys[1].public).expect("a member's key");
+        assert_eq!(a.publish_key("agent-1", first, keys[1].public), Ok(()), "the same key again");
+        assert_eq!(a.publish_key("agent-1", first, keys[2].public), Err(KeyError::Changed("agent-1".into())));
+        assert_eq!(a.publish_key("mallory", first, keys[2].public), Err(KeyError::Unknown("mallory".into())));
+        assert_eq!(a.keys(), None);
+        assert_eq!(a.try_close(30.0), Ok(None));
+        assert_eq!(a.members(), vec!["agent-0".to_owned(), "agent-1".to_owned()]);
+        assert_eq!(a.round(), first + 1);
+    }
+
+    #[test]
+    fn a_secure_round_without_a_quorum_of_answers_opens_again_for_everyone() {
+        let cfg = RoundConfig { quorum: 3, ..config() };
+        let mut a = Aggregator::new(cfg, vec![0.0; 3]).secure();
+        let first = a.open(agents(3), 0.0);
+        secure_round(&mut a, &[(0, 1.0, 10), (1, 1.0, 10), (2, 1.0, 10)], &[0, 1]);
+        assert_eq!(a.try_close(30.0), Ok(None));
+        assert_eq!(
+            (a.round(), a.members()),
+            (first + 1, agents(3)),
+            "two answers are below the quorum of three"
+        );
+        assert_eq!(a.keys(), None);
+        assert!(
+            a.publish_key("agent-0", 1, [1; 32]).is_err() && a.publish_key("agent-0", 2, [1; 32]).is_ok(),
+            "keys are taken for the new round only"
+        );
+    }
+
+    #[test]
+    fn keys_are_refused_when_not_secure() {
+        let mut a = Aggregator::new(config(), vec![0.0; 3]);
+        let round = a.open(agents(2), 0.0);
+        assert_eq!(a.publish_key("agent-0", round, [1; 32]), Err(KeyError::NotSecure("agent-0".into())));
+        a.submit("agent-0", round, update(1.0)).expect("taken");
+        a.submit("agent-1", round, update(1.0)).expect("taken");
+        assert_eq!((a.plaintext_updates_held(), a.masked_updates_held()), (2, 0));
     }
 
     #[test]

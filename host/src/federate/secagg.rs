@@ -14,6 +14,17 @@ use x25519_dalek::{PublicKey, StaticSecret};
 /// Fixed-point scale: updates are encoded as `round(x · 2^16)` modulo 2^32.
 const SCALE: f64 = 65_536.0;
 
+/// The largest magnitude a decoded sum can have: beyond 2^15 the sum wraps modulo 2^32 and
+/// decodes as a wrong value with nothing to show it went wrong.
+pub const RANGE: f64 = 32_768.0;
+
+/// Whether `update` can be one of `members` masked updates without their sum wrapping: every
+/// coordinate finite (masking would turn NaN into a silent 0) and within `RANGE / members`.
+pub fn in_range(update: &[f32], members: usize) -> bool {
+    let bound = RANGE / members.max(1) as f64;
+    update.iter().all(|v| v.is_finite() && f64::from(v.abs()) < bound)
+}
+
 /// An agent's key for one round.
 pub struct RoundKey {
     secret: StaticSecret,
@@ -117,6 +128,16 @@ mod tests {
         mixed[0] = keys[0].mask(&updates[0], 0, &publics, 8);
         let wrong = unmask_sum(&mixed);
         assert!(wrong.iter().zip(&sum).filter(|(a, b)| (*a - *b).abs() > 1.0).count() > 900);
+    }
+
+    #[test]
+    fn updates_that_could_wrap_the_sum_are_out_of_range() {
+        assert!(in_range(&[1_000.0, -1_000.0], 4));
+        // Four of 9,000 each could sum to 36,000, past what the fixed point holds.
+        assert!(!in_range(&[9_000.0], 4));
+        assert!(in_range(&[9_000.0], 3));
+        assert!(!in_range(&[f32::NAN], 2));
+        assert!(!in_range(&[f32::INFINITY], 2));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The federation's messages on the wire (`foresight.federate.v1`). Weights and updates
-//! travel as little-endian f32 bytes; nothing here can carry a raw series.
+//! travel as little-endian f32 bytes, masked updates as little-endian u32 words; nothing here
+//! can carry a raw series. Fields added later take new tags, so older peers still parse.
 
 /// An agent asks what to do.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -10,6 +11,14 @@ pub struct FetchRequest {
     /// Training samples it holds (for FedAvg's weights and the aggregator's roll call).
     #[prost(uint64, tag = "2")]
     pub samples: u64,
+    /// Under secure aggregation, the agent's X25519 public key for round `key_round` (32
+    /// bytes); empty otherwise.
+    #[prost(bytes = "vec", tag = "3")]
+    pub public_key: Vec<u8>,
+    /// The round `public_key` is for: a key is only ever used in one round, so one sent for
+    /// another round is ignored.
+    #[prost(uint64, tag = "4")]
+    pub key_round: u64,
 }
 
 /// The open round, or the end of the federation.
@@ -48,6 +57,16 @@ pub struct RoundState {
     /// Agents in the round (noise is split among them).
     #[prost(uint32, tag = "11")]
     pub agents: u32,
+    /// Whether updates must be masked (secure aggregation).
+    #[prost(bool, tag = "12")]
+    pub secure: bool,
+    /// Under secure aggregation, the round's members, sorted; empty until every member's key
+    /// for this round has arrived.
+    #[prost(string, repeated, tag = "13")]
+    pub members: Vec<String>,
+    /// The members' public keys (32 bytes each), in the order of `members`.
+    #[prost(bytes = "vec", repeated, tag = "14")]
+    pub keys: Vec<Vec<u8>>,
 }
 
 /// An agent's update for a round.
@@ -65,6 +84,10 @@ pub struct Submission {
     /// Samples it trained on.
     #[prost(uint64, tag = "4")]
     pub samples: u64,
+    /// Under secure aggregation, instead of `delta`: samples × delta in fixed point, masked,
+    /// u32 little-endian.
+    #[prost(bytes = "vec", tag = "5")]
+    pub masked: Vec<u8>,
 }
 
 /// Whether an update was taken.
@@ -88,6 +111,18 @@ pub fn from_bytes(b: &[u8]) -> Option<Vec<f32>> {
     b.len()
         .is_multiple_of(4)
         .then(|| b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+}
+
+/// u32s as little-endian bytes.
+pub fn words_to_bytes(v: &[u32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Little-endian bytes as u32s; `None` when the length is not a multiple of 4.
+pub fn words_from_bytes(b: &[u8]) -> Option<Vec<u32>> {
+    b.len()
+        .is_multiple_of(4)
+        .then(|| b.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
 }
 
 /// The generated client and server.
