@@ -12,7 +12,7 @@ use crate::backends::sim::{Rng, Trace};
 use crate::federate::aggregate::Rule;
 use crate::federate::experiment::{self, ClusterData, Settings};
 use crate::federate::join::{Agent, join};
-use crate::federate::model::{Mlp, cosine_lr};
+use crate::federate::model::{Mlp, Samples};
 use crate::federate::round::{LocalTraining, RoundConfig};
 use crate::federate::serve::{Aggregation, ServeConfig, server_tls};
 use crate::federate::{export, tls};
@@ -43,6 +43,13 @@ pub enum FederateCommand {
         after_help = "Example:\n  foresight federate join --aggregator https://127.0.0.1:7443 --name eu --tls /tmp/fed --series demand.csv"
     )]
     Join(JoinArgs),
+    /// Train one model centrally on several clusters' series pooled — the yardstick federated
+    /// learning is measured against — drawing each cluster's samples exactly as `federate
+    /// join` does with the same --seed; print each cluster's held-out MASE as JSON.
+    #[command(
+        after_help = "Example:\n  foresight federate central --series eu=eu.csv --series us=us.csv --history us=2d --samples 300"
+    )]
+    Central(CentralArgs),
     /// Federated, local-only and central training side by side on the shipped traces.
     #[command(after_help = "Example:\n  foresight federate compare --cold-start fb --rounds 96")]
     Compare(CompareArgs),
@@ -52,23 +59,27 @@ pub enum FederateCommand {
 #[derive(Debug, Args)]
 pub struct RoundArgs {
     /// Rounds.
-    #[arg(long, default_value_t = 24)]
+    #[arg(long, default_value_t = 64)]
     rounds: u64,
-    /// Local epochs per round.
-    #[arg(long, default_value_t = 1)]
+    /// Local epochs per round. Few epochs over many rounds keep the agents from drifting
+    /// towards their own series between averages.
+    #[arg(long, default_value_t = 2)]
     epochs: usize,
     /// Batch size.
     #[arg(long, default_value_t = 32)]
     batch: usize,
     /// Learning rate (decayed on a cosine over the rounds).
-    #[arg(long, default_value_t = 2e-3)]
+    #[arg(long, default_value_t = 3e-3)]
     lr: f32,
-    /// How updates are combined: fedavg, median or trimmed-mean.
+    /// How updates are combined: fedavg, median, trimmed-mean or multi-krum.
     #[arg(long, default_value = "fedavg")]
     rule: String,
     /// Share trimmed at each end by trimmed-mean.
     #[arg(long, default_value_t = 0.2)]
     trim: f64,
+    /// Attackers multi-krum tolerates (a round needs 2·this + 3 updates).
+    #[arg(long, default_value_t = 1)]
+    byzantine: usize,
     /// L2 clip of each update (differential privacy); off when absent.
     #[arg(long)]
     clip: Option<f64>,
@@ -93,7 +104,8 @@ impl RoundArgs {
             "median" => Ok(Rule::Median),
             "trimmed-mean" if (0.0..0.5).contains(&self.trim) => Ok(Rule::TrimmedMean(self.trim)),
             "trimmed-mean" => anyhow::bail!("--trim {} is outside [0, 0.5)", self.trim),
-            other => anyhow::bail!("--rule {other} is not one of fedavg, median, trimmed-mean"),
+            "multi-krum" => Ok(Rule::MultiKrum(self.byzantine)),
+            other => anyhow::bail!("--rule {other} is not one of fedavg, median, trimmed-mean, multi-krum"),
         }
     }
 
@@ -162,8 +174,15 @@ pub struct JoinArgs {
     #[command(flatten)]
     data: DataArgs,
     /// Epochs of the local-only model it is compared with.
-    #[arg(long, default_value_t = 24)]
+    #[arg(long, default_value_t = 48)]
     local_epochs: usize,
+    /// Learning rate of the local-only model.
+    #[arg(long, default_value_t = 3e-3)]
+    local_lr: f32,
+    /// The aggregator's --seed: the local-only model starts from the same weights the
+    /// federation did.
+    #[arg(long, default_value_t = 1)]
+    init_seed: u64,
     /// How often to ask whether a round is open.
     #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
     poll: Duration,
@@ -198,6 +217,55 @@ pub struct DataArgs {
     /// Seed of the draws.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+}
+
+/// `federate central`.
+#[derive(Debug, Args)]
+pub struct CentralArgs {
+    /// A cluster's series as NAME=PATH (repeatable); pooled here, which is what federated
+    /// learning avoids.
+    #[arg(long = "series", required = true, value_parser = named::<PathBuf>)]
+    series: Vec<(String, PathBuf)>,
+    /// A cluster that trains on only this much history before the split, as NAME=DURATION
+    /// (repeatable; as `federate join --history`).
+    #[arg(long = "history", value_parser = named::<humantime::Duration>)]
+    history: Vec<(String, humantime::Duration)>,
+    /// Share of each series trained on; the rest is held out for scoring.
+    #[arg(long, default_value_t = 0.7)]
+    train_share: f64,
+    /// Training samples drawn per cluster.
+    #[arg(long, default_value_t = 1000)]
+    samples: usize,
+    /// Held-out samples scored per cluster.
+    #[arg(long, default_value_t = 600)]
+    test_samples: usize,
+    /// Seed of the draws (the agents' --seed).
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Seed of the initial weights (the aggregator's --seed).
+    #[arg(long, default_value_t = 1)]
+    init_seed: u64,
+    /// Passes over the pooled samples.
+    #[arg(long, default_value_t = 48)]
+    epochs: usize,
+    /// Learning rate (decayed on a cosine over the epochs).
+    #[arg(long, default_value_t = 3e-3)]
+    lr: f32,
+    /// Batch size.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+}
+
+/// `NAME=VALUE`.
+fn named<T: std::str::FromStr>(raw: &str) -> Result<(String, T), String>
+where
+    T::Err: std::fmt::Display,
+{
+    let (name, value) = raw.split_once('=').ok_or_else(|| format!("`{raw}` is not NAME=VALUE"))?;
+    if name.is_empty() {
+        return Err(format!("`{raw}` has no name before `=`"));
+    }
+    Ok((name.to_string(), value.parse().map_err(|e| format!("`{value}`: {e}"))?))
 }
 
 /// `federate compare`.
@@ -246,6 +314,7 @@ pub fn run(command: FederateCommand) -> anyhow::Result<ExitCode> {
         }
         FederateCommand::Serve(args) => serve(args),
         FederateCommand::Join(args) => join_federation(args),
+        FederateCommand::Central(args) => central(args),
         FederateCommand::Compare(args) => compare(args),
     }
 }
@@ -317,10 +386,14 @@ fn join_federation(args: JoinArgs) -> anyhow::Result<ExitCode> {
     };
     let joined =
         runtime()?.block_on(join(&agent, &train, d.seed)).context("taking part in the federation")?;
-    let mut local = Mlp::new(1);
-    for epoch in 0..args.local_epochs {
-        local.train(&train, 1, 32, cosine_lr(2e-3, epoch, args.local_epochs), d.seed + epoch as u64);
-    }
+    let local = experiment::train_alone(
+        &Mlp::new(args.init_seed),
+        &train,
+        args.local_epochs,
+        32,
+        args.local_lr,
+        d.seed,
+    );
     let federated = Mlp { params: joined.weights };
     println!(
         "{}",
@@ -333,6 +406,56 @@ fn join_federation(args: JoinArgs) -> anyhow::Result<ExitCode> {
             "local_mase": experiment::mase(&local, &test),
         })
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn central(args: CentralArgs) -> anyhow::Result<ExitCode> {
+    if let Some((name, _)) = args.history.iter().find(|(h, _)| !args.series.iter().any(|(s, _)| s == h)) {
+        anyhow::bail!("--history {name}=… names no --series; give it as --series {name}=PATH");
+    }
+    let mut pooled = Samples::default();
+    let mut held_out = Vec::new();
+    for (name, path) in &args.series {
+        let trace = Trace::load(path).with_context(|| format!("--series {name}={}", path.display()))?;
+        let history_s =
+            args.history.iter().find(|(h, _)| h == name).map(|(_, d)| Duration::from(*d).as_secs() as u32);
+        let data = ClusterData { name: name.clone(), trace, history_s };
+        // The agents' own draws: the same series, share and seed give the same samples.
+        let (train, test) = experiment::split(
+            &data,
+            args.train_share,
+            args.samples,
+            args.test_samples,
+            &mut Rng::new(args.seed),
+        );
+        if train.is_empty() {
+            anyhow::bail!(
+                "--series {name}={} has too little history to draw training samples from",
+                path.display()
+            );
+        }
+        pooled.extend(&train);
+        held_out.push((name.clone(), train.len(), test));
+    }
+    let model = experiment::train_alone(
+        &Mlp::new(args.init_seed),
+        &pooled,
+        args.epochs,
+        args.batch,
+        args.lr,
+        args.seed,
+    );
+    let clusters: Vec<serde_json::Value> = held_out
+        .iter()
+        .map(|(name, samples, test)| {
+            serde_json::json!({
+                "cluster": name,
+                "samples": samples,
+                "central_mase": experiment::mase(&model, test),
+            })
+        })
+        .collect();
+    println!("{}", serde_json::json!({ "epochs": args.epochs, "clusters": clusters }));
     Ok(ExitCode::SUCCESS)
 }
 

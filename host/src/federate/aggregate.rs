@@ -1,6 +1,12 @@
 //! Combining the agents' updates into the next global model: FedAvg weighted by sample
 //! count, or — against poisoned updates — a coordinate-wise trimmed mean or median, which
-//! ignore the values an attacker controls as long as they are a minority.
+//! ignore the values an attacker controls as long as they are a minority, or multi-Krum,
+//! which drops whole updates that sit far from the others'.
+//!
+//! The coordinate-wise rules bound how far one attacker can pull each weight, but not the
+//! direction: a sign-flipped update still drags every coordinate's median one rank its way,
+//! round after round. Multi-Krum judges updates as wholes, so an update pointing against the
+//! crowd is left out entirely.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +20,10 @@ pub enum Rule {
     TrimmedMean(f64),
     /// Per coordinate, the median.
     Median,
+    /// Multi-Krum tolerating this many attackers: each update is scored by its summed squared
+    /// distance to its n − f − 2 nearest others; the n − f best-scored are averaged, unweighted
+    /// (an attacker could claim any sample count). Needs n ≥ 2f + 3 updates.
+    MultiKrum(usize),
 }
 
 /// Why updates cannot be combined.
@@ -35,6 +45,16 @@ pub enum AggregateError {
     /// A trimmed share outside [0, 0.5).
     #[error("trim share {0} is outside [0, 0.5)")]
     Trim(f64),
+    /// Too few updates for multi-Krum to outvote the attackers it tolerates.
+    #[error("multi-krum tolerating {byzantine} attacker(s) needs at least {need} updates, got {got}")]
+    Krum {
+        /// Attackers tolerated.
+        byzantine: usize,
+        /// Updates needed (2f + 3).
+        need: usize,
+        /// Updates received.
+        got: usize,
+    },
 }
 
 /// One agent's update: a model delta and the samples it was trained on.
@@ -79,7 +99,45 @@ pub fn combine(rule: Rule, updates: &[Update]) -> Result<Vec<f32>, AggregateErro
             let m = column.len() / 2;
             if column.len() % 2 == 1 { column[m] } else { 0.5 * (column[m - 1] + column[m]) }
         })),
+        Rule::MultiKrum(byzantine) => {
+            let kept = krum_selection(updates, byzantine)?;
+            let mut out = vec![0.0f64; n];
+            for &i in &kept {
+                for (o, d) in out.iter_mut().zip(&updates[i].delta) {
+                    *o += f64::from(*d);
+                }
+            }
+            Ok(out.into_iter().map(|v| (v / kept.len() as f64) as f32).collect())
+        }
     }
+}
+
+/// Indices of the n − f updates with the lowest Krum scores.
+fn krum_selection(updates: &[Update], byzantine: usize) -> Result<Vec<usize>, AggregateError> {
+    let n = updates.len();
+    let need = 2 * byzantine + 3;
+    if n < need {
+        return Err(AggregateError::Krum { byzantine, need, got: n });
+    }
+    let mut distance = vec![vec![0.0f64; n]; n];
+    for i in 0..n {
+        for j in i + 1..n {
+            let d: f64 =
+                updates[i].delta.iter().zip(&updates[j].delta).map(|(a, b)| f64::from(a - b).powi(2)).sum();
+            distance[i][j] = d;
+            distance[j][i] = d;
+        }
+    }
+    let neighbours = n - byzantine - 2;
+    let mut scored: Vec<(f64, usize)> = (0..n)
+        .map(|i| {
+            let mut others: Vec<f64> = (0..n).filter(|&j| j != i).map(|j| distance[i][j]).collect();
+            others.sort_by(f64::total_cmp);
+            (others[..neighbours].iter().sum(), i)
+        })
+        .collect();
+    scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(scored[..n - byzantine].iter().map(|&(_, i)| i).collect())
 }
 
 fn per_coordinate(updates: &[Update], n: usize, pick: impl Fn(&[f32]) -> f32) -> Vec<f32> {
@@ -118,9 +176,29 @@ mod tests {
         assert!(mean[0] > 10.0, "FedAvg is dragged by the poisoned update: {mean:?}");
         let trimmed = combine(Rule::TrimmedMean(0.2), &all).expect("combines");
         let median = combine(Rule::Median, &all).expect("combines");
-        for out in [trimmed, median] {
+        let krum = combine(Rule::MultiKrum(1), &all).expect("combines");
+        for out in [trimmed, median, krum] {
             assert!((out[0] - 1.05).abs() < 0.1 && (out[1] + 0.9).abs() < 0.15, "{out:?}");
         }
+    }
+
+    #[test]
+    fn multi_krum_leaves_out_a_flipped_update_whole() {
+        let honest = [u(&[1.0, -1.0], 10), u(&[1.2, -0.8], 10), u(&[0.8, -1.2], 10), u(&[1.1, -0.9], 10)];
+        let mut all = honest.to_vec();
+        all.push(u(&[-1.0, 1.0], 10_000));
+        let krum = combine(Rule::MultiKrum(1), &all).expect("combines");
+        let clean = combine(Rule::FedAvg, &honest).expect("combines");
+        for (k, c) in krum.iter().zip(&clean) {
+            assert!((k - c).abs() < 1e-6, "{krum:?} against {clean:?}");
+        }
+        // The median still moves one rank towards the flipped update.
+        let median = combine(Rule::Median, &all).expect("combines");
+        assert!(median[0] < clean[0] - 0.02, "{median:?}");
+        assert_eq!(
+            combine(Rule::MultiKrum(1), &honest),
+            Err(AggregateError::Krum { byzantine: 1, need: 5, got: 4 })
+        );
     }
 
     #[test]

@@ -67,6 +67,7 @@ impl ServeConfig {
             Rule::FedAvg => {}
             Rule::Median => return Err(ServeError::SecureRule("median")),
             Rule::TrimmedMean(_) => return Err(ServeError::SecureRule("trimmed-mean")),
+            Rule::MultiKrum(_) => return Err(ServeError::SecureRule("multi-krum")),
         }
         if self.agents < 2 {
             return Err(ServeError::SecureAgents(self.agents));
