@@ -18,7 +18,11 @@ const AGENTS: [(&str, &str); 4] = [
     ("amzn", "nab_tweets__Twitter_volume_AMZN.csv"),
     ("fb", "nab_tweets__Twitter_volume_FB.csv"),
 ];
-const ROUNDS: u32 = 8;
+/// Rounds of the plain federation: many short ones (two local epochs each), which keeps the
+/// agents from drifting towards their own series between averages.
+const ROUNDS: u32 = 64;
+/// Samples each agent draws from its series, and the central model from each.
+const SAMPLES: &str = "300";
 /// Parameters of the shipped network.
 const PARAMETERS: u64 = 9_411;
 /// Longest any process of these tests may take: past it the test fails instead of hanging.
@@ -177,6 +181,25 @@ fn participants(summary: &serde_json::Value) -> Vec<(u64, usize)> {
         .collect()
 }
 
+/// Each cluster's held-out MASE under central training on the agents' own draws.
+fn central_mase() -> std::collections::HashMap<String, f64> {
+    let mut cmd = foresight();
+    cmd.args(["federate", "central", "--samples", SAMPLES, "--history", "fb=2d"]);
+    for (name, series) in AGENTS {
+        let path = workspace().join("config/scenarios/traces").join(series);
+        cmd.arg("--series").arg(format!("{name}={}", path.display()));
+    }
+    let out = cmd.output().expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    report["clusters"]
+        .as_array()
+        .expect("clusters")
+        .iter()
+        .map(|c| (c["cluster"].as_str().expect("name").to_owned(), c["central_mase"].as_f64().expect("MASE")))
+        .collect()
+}
+
 fn tempdir() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let tls = dir.path().join("tls");
@@ -195,9 +218,9 @@ fn four_agents_learn_one_model_over_mutual_tls_and_a_stranger_is_refused() {
     let server = Server::start(
         &tls,
         &model,
-        &["--agents", "4", "--deadline", "120s", "--rounds", &ROUNDS.to_string()],
+        &["--agents", "4", "--deadline", "120s", "--rounds", &ROUNDS.to_string(), "--epochs", "2"],
     );
-    let plain = ["--samples", "300", "--local-epochs", "6"];
+    let plain = ["--samples", SAMPLES];
 
     let refused = finish(join(&server.endpoint, "mallory", &stranger, AGENTS[0].1, &plain), "mallory");
     assert!(!refused.status.success(), "a certificate from another CA was let in");
@@ -230,6 +253,16 @@ fn four_agents_learn_one_model_over_mutual_tls_and_a_stranger_is_refused() {
         fb["federated_mase"].as_f64() < fb["local_mase"].as_f64(),
         "the cold-start agent should forecast better with the federation: {fb}"
     );
+    // The yardstick: one model trained on every agent's samples pooled, drawn the same way.
+    let central = central_mase();
+    for r in &results {
+        let name = r["agent"].as_str().expect("a name");
+        let (federated, pooled) = (r["federated_mase"].as_f64().expect("MASE"), central[name]);
+        assert!(
+            federated <= 1.10 * pooled,
+            "{name}: federated MASE {federated:.3} is not within 10 % of central {pooled:.3}"
+        );
+    }
     let rounds = summary["rounds"].as_array().expect("rounds");
     assert_eq!(rounds.len(), ROUNDS as usize);
     assert!(rounds.iter().all(|r| r["participants"].as_array().map(Vec::len) == Some(4)), "{summary}");
