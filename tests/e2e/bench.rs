@@ -126,3 +126,28 @@ fn reload_bench_prints_every_promised_figure() {
     assert_eq!((figures["swaps"].as_u64(), figures["failed_ticks"].as_u64()), (Some(6), Some(0)));
     assert!(figures["missed_ticks"].is_u64());
 }
+
+#[test]
+fn federate_bench_prints_round_time_and_bytes_for_both_modes() {
+    let output = foresight()
+        .args(["bench", "federate", "--json", "--agents", "3", "--rounds", "3", "--samples", "60"])
+        .current_dir(fixtures::workspace())
+        .output()
+        .expect("foresight runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let figures: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    let update = 4 * figures["parameters"].as_u64().expect("parameters");
+    for mode in ["plain", "secure"] {
+        let m = &figures[mode];
+        assert_eq!(m["rounds"], 3, "{figures}");
+        for key in ["round_p50_ms", "round_p99_ms", "round_mean_ms", "bytes_per_agent_round"] {
+            let value = m[key].as_f64().unwrap_or_else(|| panic!("`{mode}.{key}` missing in {figures}"));
+            assert!(value.is_finite() && value > 0.0, "`{mode}.{key}` = {value}");
+        }
+        // Three agents' updates a round, each the model's f32s (or u32 words) and a little more.
+        let bytes_in = m["bytes_in_per_round"].as_f64().expect("bytes in");
+        assert!((3.0 * update as f64..3.0 * (update + 64) as f64).contains(&bytes_in), "{figures}");
+    }
+    assert!(figures["secure_plain_round_ratio"].as_f64().is_some_and(|r| r > 0.0), "{figures}");
+    assert!(figures["train_ms"].as_f64().is_some_and(|t| t > 0.0), "{figures}");
+}

@@ -266,11 +266,15 @@ fn four_agents_learn_one_model_over_mutual_tls_and_a_stranger_is_refused() {
     let rounds = summary["rounds"].as_array().expect("rounds");
     assert_eq!(rounds.len(), ROUNDS as usize);
     assert!(rounds.iter().all(|r| r["participants"].as_array().map(Vec::len) == Some(4)), "{summary}");
-    // Each round receives four updates of the model's 9,411 f32s, and nothing else.
-    assert!(
-        summary["bytes_in"].as_array().expect("bytes").iter().all(|b| b.as_u64() == Some(4 * 4 * PARAMETERS)),
-        "{summary}"
-    );
+    // Each round receives four updates of the model's 9,411 f32s, each with a few bytes of
+    // name and round numbers, and nothing else.
+    let per_round = |key: &str| -> Vec<u64> {
+        summary[key].as_array().expect("bytes").iter().map(|b| b.as_u64().expect("a count")).collect()
+    };
+    let update = 4 * PARAMETERS;
+    assert!(per_round("bytes_in").iter().all(|b| (4 * update..4 * (update + 64)).contains(b)), "{summary}");
+    // The weights go out once to each agent a round, not with every poll.
+    assert!(per_round("bytes_out").iter().all(|b| *b < 2 * 4 * update), "{summary}");
     assert_eq!(summary["secure"], false);
     assert_eq!(summary["plaintext_updates_held"].as_u64(), Some(4 * u64::from(ROUNDS)));
     assert_onnx_written(&model);

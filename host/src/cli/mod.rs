@@ -142,6 +142,10 @@ enum BenchCommand {
     /// failed ticks.
     #[command(after_help = "Example:\n  foresight bench reload --json")]
     Reload(bench::ReloadArgs),
+    /// Run a federation in one process (aggregator and agents on loopback, mutual TLS), in the
+    /// clear and under secure aggregation; print round time and bytes per round.
+    #[command(after_help = "Example:\n  foresight bench federate --agents 4 --rounds 16 --json")]
+    Federate(bench::FederateArgs),
 }
 
 fn parse_kind(s: &str) -> Result<PluginKind, String> {
@@ -213,6 +217,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Sim(args)) => bench::sim(&args),
         Command::Bench(BenchCommand::Loop(args)) => bench::tick_loop(&args, load_config()?),
         Command::Bench(BenchCommand::Reload(args)) => bench::reload(&args, load_config()?),
+        Command::Bench(BenchCommand::Federate(args)) => bench::federate(&args),
         Command::Config(ConfigCommand::Check { file }) => {
             let file = file.unwrap_or(cli.config);
             match crate::config::Config::load_with(&file, true, &cli.set) {

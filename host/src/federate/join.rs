@@ -28,8 +28,10 @@ pub enum JoinError {
     /// A call failed.
     #[error("the aggregator answered {0}")]
     Rpc(#[from] tonic::Status),
-    /// The weights were not f32 bytes.
-    #[error("the aggregator sent weights that are not f32 bytes")]
+    /// The weights were not the model's f32s.
+    #[error(
+        "the aggregator sent weights that are not this model's f32 parameters (a different model or version of foresight?)"
+    )]
     Malformed,
     /// The agent insists on secure aggregation and the aggregator does not run it.
     #[error(
@@ -150,8 +152,13 @@ pub async fn join(agent: &Agent, samples: &Samples, seed: u64) -> Result<Joined,
             Err(status) => return Err(status.into()),
         };
         first = false;
-        let weights = wire::from_bytes(&state.weights).ok_or(JoinError::Malformed)?;
+        let weights = || {
+            wire::from_bytes(&state.weights)
+                .filter(|w| w.len() == super::model::parameter_count())
+                .ok_or(JoinError::Malformed)
+        };
         if state.done {
+            let weights = weights()?;
             return Ok(Joined { weights, version: state.version, rounds });
         }
         if agent.require_secure && !state.secure {
@@ -193,6 +200,7 @@ pub async fn join(agent: &Agent, samples: &Samples, seed: u64) -> Result<Joined,
         } else {
             None
         };
+        let weights = weights()?;
         let training =
             LocalTraining { epochs: state.epochs as usize, batch: state.batch as usize, lr: state.lr };
         let round = RoundConfig {
@@ -203,15 +211,23 @@ pub async fn join(agent: &Agent, samples: &Samples, seed: u64) -> Result<Joined,
             noise: state.noise,
             delta: 0.0,
         };
-        let update = local_update(
-            &weights,
-            samples,
-            &training,
-            &round,
-            state.agents as usize,
-            seed.wrapping_add(state.round),
-            &mut normal,
-        );
+        let mut train = || {
+            local_update(
+                &weights,
+                samples,
+                &training,
+                &round,
+                state.agents as usize,
+                seed.wrapping_add(state.round),
+                &mut normal,
+            )
+        };
+        // Training is seconds of CPU: on a shared runtime (agents in process, beside the
+        // aggregator) it must not sit on a worker that timers and the server need.
+        let update = match tokio::runtime::Handle::current().runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(train),
+            _ => train(),
+        };
         let submission = match masking {
             Some((me, publics, k)) => {
                 // Samples × delta, so that the sum the aggregator unmasks, over the total
@@ -343,6 +359,26 @@ mod tests {
         ServeConfig { secure: true, ..config(agents) }
     }
 
+    /// Bytes a round's submissions take on the wire: each agent's name, round, sample count
+    /// and its update's f32s — nothing else.
+    fn submitted(names: &[&str], parameters: usize) -> u64 {
+        use prost::Message as _;
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let s = Submission {
+                    agent: (*n).into(),
+                    round: 1,
+                    delta: vec![0; 4 * parameters],
+                    samples: samples(i as u64).len() as u64,
+                    masked: vec![],
+                };
+                s.encoded_len() as u64
+            })
+            .sum()
+    }
+
     /// An aggregator for `config` on loopback, and agents for `bundle`'s certificates.
     struct Running {
         aggregation: Aggregation,
@@ -419,7 +455,7 @@ mod tests {
         assert_eq!(summary.rounds.len(), 2);
         assert!(summary.rounds.iter().all(|r| r.participants == names));
         assert!(
-            summary.bytes_in.iter().all(|b| *b == 2 * 4 * weights.len() as u64),
+            summary.bytes_in.iter().all(|b| *b == submitted(&names, weights.len())),
             "{:?}",
             summary.bytes_in
         );
@@ -442,8 +478,8 @@ mod tests {
         assert_eq!((summary.plaintext_updates_held, summary.masked_updates_held), (0, 6));
         assert!(summary.rounds.iter().all(|r| r.participants == names), "{:?}", summary.rounds);
         assert!(summary.reopened.is_empty() && summary.refused.is_empty(), "{summary:?}");
-        // Masked updates are u32 words, as many as the model has parameters.
-        assert!(summary.bytes_in.iter().all(|b| *b == 3 * 4 * weights.len() as u64));
+        // Masked updates are u32 words, as many as the model has parameters: the same bytes.
+        assert!(summary.bytes_in.iter().all(|b| *b == submitted(&names, weights.len())));
 
         // Training is deterministic per seed, and the masks cancel exactly: the model is the
         // plain federation's, up to the fixed point's 2^-16 on samples × delta.

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use prost::Message;
 use serde::Serialize;
 use tonic::{Request, Response, Status};
 
@@ -266,7 +267,9 @@ impl Aggregation {
         tls: tonic::transport::ServerTlsConfig,
         linger: Duration,
     ) -> Result<(), tonic::transport::Error> {
-        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        // Without TCP_NODELAY, Nagle's algorithm and the peer's delayed ACK hold each small
+        // reply ~40 ms: most of a round on loopback.
+        let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
         let this = self.clone();
         let shutdown = async move {
             let mut every = tokio::time::interval(Duration::from_millis(50));
@@ -321,12 +324,17 @@ impl Federation for Aggregation {
         };
         let (weights, version) = s.aggregator.global();
         let round = s.aggregator.round();
+        let expected = s.aggregator.expects(&r.agent);
+        // The weights go only to an agent that is about to train on them (under secure
+        // aggregation, once the keys are complete) or at the end: a poll is a few bytes, not
+        // the model.
+        let trains = expected && (!secure || !members.is_empty());
         let state = RoundState {
             round,
             version,
-            weights: wire::to_bytes(weights),
+            weights: if trains || s.done { wire::to_bytes(weights) } else { vec![] },
             done: s.done,
-            expected: s.aggregator.expects(&r.agent),
+            expected,
             epochs: s.config.local.epochs as u32,
             batch: s.config.local.batch as u32,
             // The same decay as central training's over epochs, here over closed rounds (the
@@ -340,7 +348,7 @@ impl Federation for Aggregation {
             members,
             keys,
         };
-        s.bytes_out += state.weights.len() as u64;
+        s.bytes_out += state.encoded_len() as u64;
         Ok(Response::new(state))
     }
 
@@ -359,7 +367,7 @@ impl Federation for Aggregation {
             }
             let masked = wire::words_from_bytes(&r.masked)
                 .ok_or_else(|| Status::invalid_argument("masked is not u32 bytes"))?;
-            s.bytes_in += r.masked.len() as u64;
+            s.bytes_in += r.encoded_len() as u64;
             s.aggregator.submit_masked(&r.agent, r.round, masked, r.samples)
         } else {
             if !r.masked.is_empty() {
@@ -372,7 +380,7 @@ impl Federation for Aggregation {
             }
             let delta = wire::from_bytes(&r.delta)
                 .ok_or_else(|| Status::invalid_argument("delta is not f32 bytes"))?;
-            s.bytes_in += r.delta.len() as u64;
+            s.bytes_in += r.encoded_len() as u64;
             s.aggregator.submit(&r.agent, r.round, Update { delta, samples: r.samples })
         };
         s.advance();

@@ -5,6 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+mod federate;
+
+pub use federate::{FederateArgs, federate};
+
 use anyhow::{Context, bail};
 use foresight_sdk::{Candidates, PluginKind, Workload};
 use latency_aware::LatencyAware;
