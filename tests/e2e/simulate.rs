@@ -136,3 +136,45 @@ fn an_unknown_policy_or_scenario_is_refused_with_the_choices() {
     assert!(stderr.contains("missing.toml"), "{stderr}");
     assert!(!out.join("report.json").exists(), "nothing is written for a scenario that does not load");
 }
+
+#[test]
+fn with_federate_each_cluster_is_an_agent_scored_beside_local_and_central_training() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("report");
+    let run = simulate_with(
+        dir.path(),
+        &short_scenario(dir.path()),
+        &out,
+        &["hpa"],
+        &["--federate", "--federate-rounds", "16", "--federate-cold-start", "edge-ap"],
+    );
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("federated") && stdout.contains("edge-ap"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("federated.json")).expect("federated.json"))
+            .expect("JSON");
+    let clusters = report["clusters"].as_array().expect("clusters");
+    assert_eq!(clusters.len(), 5, "one agent per diurnal cluster: {report}");
+    for c in clusters {
+        for key in ["local_mase", "central_mase", "federated_mase"] {
+            assert!(c[key].as_f64().is_some_and(|v| v.is_finite() && v > 0.0), "{key} in {c}");
+        }
+    }
+    let ap = clusters.iter().find(|c| c["cluster"] == "edge-ap").expect("edge-ap");
+    assert!(ap["federated_mase"].as_f64() < ap["local_mase"].as_f64(), "a new cluster gains: {ap}");
+
+    let run = simulate_with(
+        dir.path(),
+        &short_scenario(dir.path()),
+        &out,
+        &["hpa"],
+        &["--federate", "--federate-cold-start", "mars"],
+    );
+    assert!(!run.status.success());
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("mars is not a cluster"),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}

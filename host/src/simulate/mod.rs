@@ -2,6 +2,7 @@
 //! report that compares them (`report.json`, `report.html`).
 
 pub mod commitment;
+pub mod federated;
 mod html;
 mod report;
 mod timeline;
