@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use crate::fixtures::{self, foresight};
 
 /// A running daemon on an ephemeral port, with its plugins and log in a scratch folder.
-struct Daemon {
-    child: Child,
+pub(crate) struct Daemon {
+    pub(crate) child: Child,
     addr: String,
     log: std::path::PathBuf,
-    dir: tempfile::TempDir,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Daemon {
@@ -22,7 +22,7 @@ impl Daemon {
     }
 
     /// Starts with a config file of its own in the scratch folder, edited by `edit` first.
-    fn start_with(edit: impl FnOnce(&std::path::Path)) -> Self {
+    pub(crate) fn start_with(edit: impl FnOnce(&std::path::Path)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("foresight.toml");
         std::fs::copy(fixtures::workspace().join("config/foresight.toml"), &config).expect("config");
@@ -69,7 +69,7 @@ impl Daemon {
     }
 
     /// Polls `/readyz` until the first tick is done (bounded: plugins may need compiling).
-    fn wait_ready(&self) {
+    pub(crate) fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(120);
         while self.get("/readyz").0 != 200 {
             assert!(Instant::now() < deadline, "the daemon never became ready");
@@ -95,7 +95,7 @@ impl Daemon {
         }
     }
 
-    fn status(&self) -> serde_json::Value {
+    pub(crate) fn status(&self) -> serde_json::Value {
         serde_json::from_str(&self.get("/api/v1/status").1).expect("status JSON")
     }
 
@@ -104,7 +104,11 @@ impl Daemon {
     }
 
     /// Polls the status until `check` holds (bounded).
-    fn wait_for(&self, what: &str, check: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    pub(crate) fn wait_for(
+        &self,
+        what: &str,
+        check: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             let status = self.status();
@@ -117,14 +121,14 @@ impl Daemon {
     }
 
     /// Replaces a file the way a build or deploy does: write aside, then rename over.
-    fn replace(&self, target: &std::path::Path, bytes: &[u8]) {
+    pub(crate) fn replace(&self, target: &std::path::Path, bytes: &[u8]) {
         let tmp = self.dir.path().join("incoming.tmp");
         std::fs::write(&tmp, bytes).expect("write");
         std::fs::rename(&tmp, target).expect("rename");
     }
 
     /// Every record of the decision log so far; each line must parse.
-    fn records(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn records(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
@@ -132,11 +136,11 @@ impl Daemon {
             .collect()
     }
 
-    fn reload_records(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn reload_records(&self) -> Vec<serde_json::Value> {
         self.records().into_iter().filter(|r| r["record"] == "reload").collect()
     }
 
-    fn signal(&self, signal: &str) {
+    pub(crate) fn signal(&self, signal: &str) {
         let status = std::process::Command::new("kill")
             .args([signal, &self.child.id().to_string()])
             .status()

@@ -379,3 +379,83 @@ fn a_secure_federation_restarts_without_an_agent_that_left_and_finishes() {
     assert_eq!(summary["masked_updates_held"].as_u64(), Some(4 + 3 + 3), "{summary}");
     assert_onnx_written(&model);
 }
+
+/// Waits until a reload record satisfies `check`.
+fn wait_reload(
+    d: &crate::daemon::Daemon,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        if let Some(r) = d.reload_records().into_iter().find(&check) {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}: {:?}", d.reload_records());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_daemon_hot_reloads_the_federated_model_its_agent_writes_and_refuses_a_broken_one() {
+    if let Err(e) = foresight::ml::runtime::find() {
+        assert!(std::env::var_os("CI").is_none(), "{e}");
+        eprintln!("note: skipping a test that needs ONNX Runtime: {e}");
+        return;
+    }
+    let (dir, tls) = tempdir();
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).expect("mkdir");
+    let granted = models.join("demand-mlp.onnx");
+    std::fs::copy(workspace().join("plugins/onnx-mlp/model/demand-mlp.onnx"), &granted).expect("copy");
+
+    // The cluster's daemon forecasts with the ONNX forecaster on the model file its agent writes.
+    let mut d = crate::daemon::Daemon::start_with(|config| {
+        let plugins = config.parent().expect("a folder").join("plugins");
+        std::fs::create_dir_all(&plugins).expect("mkdir");
+        std::fs::copy(crate::fixtures::component("onnx-mlp"), plugins.join("onnx-mlp.wasm")).expect("copy");
+        let text = std::fs::read_to_string(config).expect("read");
+        let text = text.replacen(
+            "[plugins.forecaster]\nfile = \"seasonal-naive.wasm\"\n",
+            &format!(
+                "[plugins.forecaster]\nfile = \"onnx-mlp.wasm\"\nmodels = {{ demand-mlp = {:?} }}\n",
+                granted.display().to_string()
+            ),
+            1,
+        );
+        assert!(text.contains("onnx-mlp.wasm"), "the shipped config's forecaster section moved");
+        std::fs::write(config, text).expect("write");
+    });
+    d.wait_ready();
+    assert_eq!(d.status()["plugins"]["forecaster"]["live"], "onnx-mlp@0.1.0");
+
+    let out = dir.path().join("model");
+    let server = Server::start(&tls, &out, &["--agents", "1", "--rounds", "2", "--epochs", "1"]);
+    let model_out = granted.display().to_string();
+    let agent =
+        join(&server.endpoint, "azure", &tls, AGENTS[0].1, &["--samples", "100", "--model-out", &model_out]);
+    let report = &reports(vec![("azure", agent)])[0];
+    assert_eq!(report["version"], 2, "{report}");
+    server.finish();
+    // The agent's last write is the federation's final model.
+    assert_eq!(
+        std::fs::read(&granted).expect("model"),
+        std::fs::read(out.join("federated.onnx")).expect("final")
+    );
+
+    let swapped = wait_reload(&d, "the federated model to be swapped in", |r| {
+        r["accepted"] == true && r["detail"].as_str().is_some_and(|t| t.contains("model demand-mlp changed"))
+    });
+    assert!(
+        swapped["detail"].as_str().is_some_and(|t| t.contains("forecaster is now onnx-mlp@")),
+        "{swapped}"
+    );
+
+    // A model file that is not ONNX is refused, naming it; the forecaster keeps serving.
+    d.replace(&granted, b"not a model");
+    let refused = wait_reload(&d, "the broken model to be refused", |r| r["accepted"] == false);
+    assert!(refused["detail"].as_str().is_some_and(|t| t.contains("demand-mlp")), "{refused}");
+    assert_eq!(d.status()["plugins"]["forecaster"]["live"], "onnx-mlp@0.1.0");
+    d.signal("-TERM");
+    assert!(d.child.wait().expect("wait").success());
+}

@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use crate::backends::sim::{Rng, Trace};
 use crate::federate::aggregate::Rule;
 use crate::federate::experiment::{self, ClusterData, Settings};
-use crate::federate::join::{Agent, join};
+use crate::federate::join::{Agent, join_publishing};
 use crate::federate::model::{Mlp, Samples};
 use crate::federate::round::{LocalTraining, RoundConfig};
 use crate::federate::serve::{Aggregation, ServeConfig, server_tls};
@@ -190,6 +190,13 @@ pub struct JoinArgs {
     /// it the agent masks whenever the aggregator asks.)
     #[arg(long)]
     secure: bool,
+    /// Write each new version of the federated model here as ONNX (replaced whole, so a
+    /// daemon granting this file to its forecaster hot-reloads it, round by round).
+    #[arg(long)]
+    model_out: Option<PathBuf>,
+    /// The ONNX model whose graph the weights go into (with --model-out).
+    #[arg(long, default_value = "plugins/onnx-mlp/model/demand-mlp.onnx")]
+    template: PathBuf,
     /// Leave the federation after submitting to this many rounds (scored on the last model
     /// it trained from).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
@@ -352,7 +359,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let mlp = Mlp { params: weights.clone() };
         let onnx = export::with_weights(&template, &mlp).context("exporting the federated model")?;
         let write = |name: &str, bytes: &[u8]| {
-            std::fs::write(out.join(name), bytes)
+            export::replace_file(&out.join(name), bytes)
                 .with_context(|| format!("writing {}", out.join(name).display()))
         };
         write("federated.onnx", &onnx)?;
@@ -384,8 +391,29 @@ fn join_federation(args: JoinArgs) -> anyhow::Result<ExitCode> {
         require_secure: args.secure,
         leave_after: args.leave_after,
     };
-    let joined =
-        runtime()?.block_on(join(&agent, &train, d.seed)).context("taking part in the federation")?;
+    let template = match &args.model_out {
+        Some(_) => Some(std::fs::read(&args.template).with_context(|| {
+            format!("reading the ONNX template {} (--template)", args.template.display())
+        })?),
+        None => None,
+    };
+    // A model that cannot be written is reported once per version and the agent carries on:
+    // the federation does not wait on one cluster's disk.
+    let mut publish = |version: u64, weights: &[f32]| {
+        let (Some(path), Some(template)) = (&args.model_out, &template) else { return };
+        let written = export::with_weights(template, &Mlp { params: weights.to_vec() })
+            .map_err(|e| e.to_string())
+            .and_then(|onnx| export::replace_file(path, &onnx).map_err(|e| e.to_string()));
+        match written {
+            Ok(()) => tracing::info!(version, file = %path.display(), "federated model written"),
+            Err(e) => {
+                tracing::error!(version, file = %path.display(), "cannot write the federated model (--model-out): {e}")
+            }
+        }
+    };
+    let joined = runtime()?
+        .block_on(join_publishing(&agent, &train, d.seed, &mut publish))
+        .context("taking part in the federation")?;
     let local = experiment::train_alone(
         &Mlp::new(args.init_seed),
         &train,

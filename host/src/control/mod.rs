@@ -562,10 +562,15 @@ impl Daemon {
         let mut records = Vec::new();
         for reload in ready {
             records.push(match reload {
-                Reload::Plugin { kind, plugin } => {
+                Reload::Plugin { kind, plugin, cause } => {
                     let what = plugin.path().display().to_string();
                     let label = self.swap(kind, plugin);
-                    Record::Reload { tick, what, accepted: true, detail: format!("{kind} is now {label}") }
+                    Record::Reload {
+                        tick,
+                        what,
+                        accepted: true,
+                        detail: format!("{kind} is now {label} ({cause})"),
+                    }
                 }
                 Reload::Config(config) => {
                     self.config = *config;

@@ -1,7 +1,9 @@
-//! Hot reload: the config file and the plugin folder are watched; a changed plugin is compiled
-//! and put through the conformance suite on a worker thread, never on the loop's, and handed to
-//! the loop ready to swap in between ticks. A candidate that fails is refused and the old
-//! plugin keeps serving.
+//! Hot reload: the config file, the plugin folder and the folders of the ONNX models granted to
+//! roles are watched; a changed plugin — or a role whose granted model changed, such as the
+//! federated model an agent writes after each round — is started afresh and put through the
+//! conformance suite on a worker thread, never on the loop's, and handed to the loop ready to
+//! swap in between ticks. A candidate that fails (a model that does not load included) is
+//! refused and the old plugin keeps serving.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +24,8 @@ pub enum Reload {
         kind: PluginKind,
         /// The started plugin.
         plugin: Arc<WasmPlugin>,
+        /// What changed: its file, its configuration, or a model granted to it.
+        cause: String,
     },
     /// A configuration that loaded and validated.
     Config(Box<Config>),
@@ -57,11 +61,20 @@ impl Reloader {
                 }
             }
         })?;
-        let plugin_dir = config.plugins.dir();
-        watcher.watch(&plugin_dir, RecursiveMode::NonRecursive)?;
-        // Watch the config file's folder: editors replace the file, which drops a file watch.
-        if let Some(dir) = source.file.parent().filter(|d| d.is_dir()) {
-            watcher.watch(dir, RecursiveMode::NonRecursive)?;
+        // Folders, not files: writers replace a file (write, then rename), which drops a watch
+        // on the file itself.
+        let mut folders = vec![config.plugins.dir()];
+        folders.extend(source.file.parent().filter(|d| d.is_dir()).map(Path::to_path_buf));
+        for (_, role) in config.plugins.roles() {
+            folders.extend(role.limits.models.values().filter_map(|m| m.parent()).map(Path::to_path_buf));
+        }
+        let mut watched: Vec<PathBuf> = Vec::new();
+        for folder in folders.into_iter().filter(|d| d.is_dir()) {
+            let key = folder.canonicalize().unwrap_or_else(|_| folder.clone());
+            if !watched.contains(&key) {
+                watcher.watch(&folder, RecursiveMode::NonRecursive)?;
+                watched.push(key);
+            }
         }
         let (ready_tx, ready) = channel();
         std::thread::Builder::new()
@@ -105,7 +118,7 @@ fn worker(
         changed.sort();
         changed.dedup();
 
-        let mut roles_to_start: Vec<PluginKind> = Vec::new();
+        let mut roles_to_start: Vec<(PluginKind, String)> = Vec::new();
         if changed.iter().any(|p| same(p, &source.file)) {
             match source.load() {
                 Ok(new) => {
@@ -117,7 +130,7 @@ fn worker(
                             .find(|(k, _)| *k == kind)
                             .map(|(_, r)| r.clone());
                         if old.as_ref() != Some(role) || new.plugins.dir() != config.plugins.dir() {
-                            roles_to_start.push(kind);
+                            roles_to_start.push((kind, "its configuration changed".into()));
                         }
                     }
                     config = new.clone();
@@ -134,15 +147,22 @@ fn worker(
             }
         }
         for (kind, role) in config.plugins.roles() {
+            if roles_to_start.iter().any(|(k, _)| *k == kind) {
+                continue;
+            }
             let file = config.plugins.file(role);
-            if changed.iter().any(|p| same(p, &file)) && !roles_to_start.contains(&kind) {
-                roles_to_start.push(kind);
+            if changed.iter().any(|p| same(p, &file)) {
+                roles_to_start.push((kind, "its file changed".into()));
+            } else if let Some((name, _)) =
+                role.limits.models.iter().find(|(_, m)| changed.iter().any(|p| same(p, m)))
+            {
+                roles_to_start.push((kind, format!("model {name} changed")));
             }
         }
-        for kind in roles_to_start {
+        for (kind, cause) in roles_to_start {
             let role = config.plugins.roles().into_iter().find(|(k, _)| *k == kind).map(|(_, r)| r.clone());
             let Some(role) = role else { continue };
-            let _ = ready.send(prepare(&runtime, &config, kind, &role, &mut verdicts));
+            let _ = ready.send(prepare(&runtime, &config, kind, &role, &mut verdicts, cause));
         }
     }
 }
@@ -154,12 +174,22 @@ pub fn prepare(
     kind: PluginKind,
     role: &RoleConfig,
     verdicts: &mut Verdicts,
+    cause: String,
 ) -> Reload {
     let file = config.plugins.file(role);
     let refuse = |reason: String| {
         tracing::error!(role = %kind, file = %file.display(), "refusing the candidate plugin; the old one keeps serving: {reason}");
         Reload::Refused { what: file.display().to_string(), reason }
     };
+    // A granted model that does not load would fail the plugin's first forecast, after the
+    // swap; checked here, the old plugin and its model keep serving instead.
+    for (name, path) in &role.limits.models {
+        if let Err(e) = crate::ml::Model::open(name, path) {
+            return refuse(format!(
+                "{e}; write a complete ONNX model there (an agent writes it with `federate join --model-out`)"
+            ));
+        }
+    }
     let plugin = match runtime.start_file(&file, Some(kind), &role.limits, &role.config_text()) {
         Ok(p) => p,
         Err(e) => return refuse(e.to_string()),
@@ -176,6 +206,6 @@ pub fn prepare(
     if let Err(failures) = verdict {
         return refuse(format!("failed its conformance check: {failures}"));
     }
-    tracing::info!(role = %kind, plugin = %crate::plugins::Policy::label(&plugin), "candidate passed its checks; swapping it in between ticks");
-    Reload::Plugin { kind, plugin: Arc::new(plugin) }
+    tracing::info!(role = %kind, plugin = %crate::plugins::Policy::label(&plugin), %cause, "candidate passed its checks; swapping it in between ticks");
+    Reload::Plugin { kind, plugin: Arc::new(plugin), cause }
 }

@@ -64,6 +64,16 @@ fn fields(bytes: &[u8], within: Range<usize>) -> Result<Vec<(u64, Range<usize>)>
     Ok(out)
 }
 
+/// Writes `bytes` to `path` so that a reader — the daemon's hot reload — only ever sees the
+/// old file or the whole new one: into a temporary file beside it, then renamed over it.
+pub fn replace_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".partial");
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
 /// `template` (an ONNX model of the network's graph) with `mlp`'s weights.
 pub fn with_weights(template: &[u8], mlp: &Mlp) -> Result<Vec<u8>, ExportError> {
     const GRAPH: u64 = 7;

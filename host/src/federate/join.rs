@@ -120,6 +120,24 @@ async fn connect(agent: &Agent) -> Result<FederationClient<tonic::transport::Cha
 
 /// Takes part in every round until the federation is done (or `leave_after` rounds).
 pub async fn join(agent: &Agent, samples: &Samples, seed: u64) -> Result<Joined, JoinError> {
+    join_publishing(agent, samples, seed, &mut |_, _| {}).await
+}
+
+/// As [`join`], handing `publish` each new version of the global weights as it arrives (to
+/// train from, or final) — what the cluster's forecaster is given.
+pub async fn join_publishing(
+    agent: &Agent,
+    samples: &Samples,
+    seed: u64,
+    publish: &mut (dyn FnMut(u64, &[f32]) + Send),
+) -> Result<Joined, JoinError> {
+    let mut published = None;
+    let mut publish = |version: u64, weights: &[f32]| {
+        if published != Some(version) {
+            publish(version, weights);
+            published = Some(version);
+        }
+    };
     let mut client = connect(agent).await?;
     let mut normal = super::privacy::os_normal();
     let mut last = 0;
@@ -159,6 +177,7 @@ pub async fn join(agent: &Agent, samples: &Samples, seed: u64) -> Result<Joined,
         };
         if state.done {
             let weights = weights()?;
+            publish(state.version, &weights);
             return Ok(Joined { weights, version: state.version, rounds });
         }
         if agent.require_secure && !state.secure {
@@ -201,6 +220,7 @@ pub async fn join(agent: &Agent, samples: &Samples, seed: u64) -> Result<Joined,
             None
         };
         let weights = weights()?;
+        publish(state.version, &weights);
         let training =
             LocalTraining { epochs: state.epochs as usize, batch: state.batch as usize, lr: state.lr };
         let round = RoundConfig {

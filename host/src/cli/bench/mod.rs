@@ -489,8 +489,15 @@ pub fn reload(args: &ReloadArgs, config: Config) -> anyhow::Result<ExitCode> {
     for i in 0..args.swaps {
         let started = Instant::now();
         let role = &roles[(i % 2) as usize];
-        match prepare(daemon.runtime(), &config, PluginKind::Forecaster, role, &mut verdicts) {
-            Reload::Plugin { kind, plugin } => {
+        match prepare(
+            daemon.runtime(),
+            &config,
+            PluginKind::Forecaster,
+            role,
+            &mut verdicts,
+            "benchmark swap".into(),
+        ) {
+            Reload::Plugin { kind, plugin, .. } => {
                 daemon.swap(kind, plugin);
             }
             Reload::Refused { reason, .. } => bail!("a candidate was refused: {reason}"),
