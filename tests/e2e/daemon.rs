@@ -17,7 +17,7 @@ pub(crate) struct Daemon {
 }
 
 impl Daemon {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self::start_with(|_| {})
     }
 
@@ -57,7 +57,11 @@ impl Daemon {
         Self { child, addr, log, dir }
     }
 
-    fn get(&self, path: &str) -> (u16, String) {
+    pub(crate) fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    pub(crate) fn get(&self, path: &str) -> (u16, String) {
         let mut stream = TcpStream::connect(&self.addr).expect("connect");
         stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
         write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").expect("send");
@@ -78,7 +82,7 @@ impl Daemon {
     }
 
     /// Polls until the metrics report at least `n` ticks.
-    fn wait_ticks(&self, n: u64) {
+    pub(crate) fn wait_ticks(&self, n: u64) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let body = self.get("/metrics").1;
@@ -99,7 +103,7 @@ impl Daemon {
         serde_json::from_str(&self.get("/api/v1/status").1).expect("status JSON")
     }
 
-    fn ticks(&self) -> u64 {
+    pub(crate) fn ticks(&self) -> u64 {
         self.status()["tick"].as_u64().unwrap_or(0)
     }
 

@@ -16,3 +16,4 @@ mod plugin_new;
 mod prometheus;
 mod run;
 mod simulate;
+mod status_page;

@@ -191,6 +191,9 @@ fn publish(shared: &Shared, daemon: &Daemon, summary: &crate::control::TickSumma
         "by_series": daemon.forecast_accuracy_by_series(),
     })));
     shared.publish(records.to_vec());
+    if let Some(view) = daemon.last_view() {
+        shared.record_view(view.clone());
+    }
     shared.status.store(Arc::new(daemon.status()));
     shared.ready.store(true, Ordering::Relaxed);
 }

@@ -4,6 +4,7 @@
 mod experiments;
 mod journal;
 mod reload;
+mod view;
 mod world;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use serde::Serialize;
 pub use experiments::ExperimentStatus;
 pub use journal::{Journal, Record};
 pub use reload::{Reload, Reloader, Verdicts, prepare};
+pub use view::{Band, ClusterPoint, ServicePoint, TickView};
 pub use world::World;
 
 use crate::act::Outcome;
@@ -94,6 +96,8 @@ pub struct Daemon {
     last_step: Option<crate::backends::sim::TickReport>,
     /// The p95 per service the last plan was predicted to give.
     last_impact: Option<Vec<f64>>,
+    /// The last tick as the status page shows it.
+    last_view: Option<TickView>,
     _runtime: Arc<Runtime>,
 }
 
@@ -254,6 +258,7 @@ impl Daemon {
             live_prev: None,
             last_step: None,
             last_impact: None,
+            last_view: None,
             _runtime: runtime,
         })
     }
@@ -370,6 +375,8 @@ impl Daemon {
             }
         };
         let forecasts = forecasts.and_then(Result::ok);
+        self.last_view =
+            Some(TickView::new(tick, &observation, forecasts.as_ref(), self.last_impact.as_deref()));
         // Experiments see the same observation; shadows are journaled, canaries take over
         // their share of services.
         let mut sources = vec!["live".to_owned(); plan.decisions.len()];
@@ -510,6 +517,11 @@ impl Daemon {
     /// The forecasts the last tick acted on (none for a baseline, or when no forecaster answered).
     pub fn last_forecasts(&self) -> Option<&crate::predict::Forecasts> {
         self.live_prev.as_ref()
+    }
+
+    /// The last tick as the status page shows it.
+    pub fn last_view(&self) -> Option<&TickView> {
+        self.last_view.as_ref()
     }
 
     /// The p95 latency per service the last plan was predicted to give (Foresight's policy only).

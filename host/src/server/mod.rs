@@ -3,6 +3,7 @@
 //! reads what the loop publishes after each tick.
 
 mod metrics;
+mod page;
 
 pub use metrics::ClusterHealth;
 
@@ -35,7 +36,12 @@ pub struct Shared {
     pub capacity: usize,
     /// Set once the first tick has completed.
     pub ready: AtomicBool,
+    /// The last ticks as the status page shows them, oldest first.
+    pub timeline: Mutex<VecDeque<crate::control::TickView>>,
 }
+
+/// Ticks of history the status page plots.
+const TIMELINE: usize = 360;
 
 impl Shared {
     /// Empty state keeping `capacity` decisions.
@@ -47,7 +53,17 @@ impl Shared {
             decisions: Mutex::new(VecDeque::new()),
             capacity,
             ready: AtomicBool::new(false),
+            timeline: Mutex::new(VecDeque::with_capacity(TIMELINE)),
         }
+    }
+
+    /// Adds a tick to the page's history.
+    pub fn record_view(&self, view: crate::control::TickView) {
+        let mut t = self.timeline.lock().unwrap_or_else(|p| p.into_inner());
+        if t.len() == TIMELINE {
+            t.pop_front();
+        }
+        t.push_back(view);
     }
 
     /// Adds the records of a tick.
@@ -65,6 +81,8 @@ impl Shared {
 /// The routes.
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
+        .route("/", get(page::page))
+        .route("/api/v1/timeline", get(timeline))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -95,6 +113,10 @@ async fn status(State(s): State<Arc<Shared>>) -> Json<serde_json::Value> {
 
 async fn accuracy(State(s): State<Arc<Shared>>) -> Json<serde_json::Value> {
     Json(s.accuracy.load().as_ref().clone())
+}
+
+async fn timeline(State(s): State<Arc<Shared>>) -> Json<Vec<crate::control::TickView>> {
+    Json(s.timeline.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect())
 }
 
 #[derive(serde::Deserialize)]
