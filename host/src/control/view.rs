@@ -118,3 +118,55 @@ impl TickView {
         Self { tick, time: o.time, clusters, services }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forecasts() -> Forecasts {
+        // One service, two regions; per region the horizons × quantiles, row-major.
+        let region = |base: f64| {
+            [60.0, 300.0]
+                .iter()
+                .flat_map(|lead| [0.5, 1.0, 1.5].map(|k| base * k + lead))
+                .collect::<Vec<f64>>()
+        };
+        Forecasts {
+            horizons: vec![60, 300],
+            quantiles: vec![0.1, 0.5, 0.9],
+            demand: vec![vec![region(100.0), region(20.0)]],
+            by: vec!["test@0".into()],
+            fallback_from: None,
+            refreshed: 1,
+        }
+    }
+
+    #[test]
+    fn a_service_shows_its_next_step_band_summed_over_regions() {
+        let mut o = crate::decide::routing::tests::observation();
+        o.time = 1_000;
+        o.services[0].demand_rps = vec![90.0, 25.0];
+        o.services[0].p95_ms = 80.0;
+        let view = TickView::new(7, &o, Some(&forecasts()), Some(&[95.0]));
+        let s = &view.services[0];
+        assert_eq!(
+            (view.tick, s.demand_rps, s.p95_ms, s.predicted_p95_ms),
+            (7, 115.0, Some(80.0), Some(95.0))
+        );
+        // The first lead (60 s): 100·k + 60 in eu and 20·k + 60 in ap.
+        assert_eq!(s.forecast, Some(Band { at: 1_060, p10: 180.0, p50: 240.0, p90: 300.0 }));
+        assert_eq!(
+            view.clusters.iter().map(|c| c.kind.as_str()).collect::<Vec<_>>(),
+            ["edge", "edge", "cloud"]
+        );
+    }
+
+    #[test]
+    fn without_forecasts_or_with_requests_dropped_the_figures_are_absent_not_made_up() {
+        let mut o = crate::decide::routing::tests::observation();
+        o.services[0].p95_ms = f64::INFINITY;
+        let view = TickView::new(0, &o, None, None);
+        let s = &view.services[0];
+        assert_eq!((s.forecast.as_ref(), s.p95_ms, s.predicted_p95_ms), (None, None, None));
+    }
+}
