@@ -73,6 +73,11 @@ enum ConfigCommand {
         /// The file; default: the global --config.
         file: Option<PathBuf>,
     },
+    /// Print the reference of every section and key (type, default, allowed values,
+    /// description) as Markdown, generated from the configuration types; docs/configuration.md
+    /// is its output.
+    #[command(after_help = "Example:\n  foresight config reference > docs/configuration.md")]
+    Reference,
 }
 
 #[derive(Debug, Subcommand)]
@@ -218,6 +223,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Loop(args)) => bench::tick_loop(&args, load_config()?),
         Command::Bench(BenchCommand::Reload(args)) => bench::reload(&args, load_config()?),
         Command::Bench(BenchCommand::Federate(args)) => bench::federate(&args),
+        Command::Config(ConfigCommand::Reference) => {
+            print!("{}", crate::config::reference::markdown());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Config(ConfigCommand::Check { file }) => {
             let file = file.unwrap_or(cli.config);
             match crate::config::Config::load_with(&file, true, &cli.set) {

@@ -2,10 +2,11 @@
 //! holidays — handed to forecasters with every series they concern, as events and as a
 //! covariate column, so a forecast can anticipate them and history can be read without them.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// One known event.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct CalendarEvent {
     /// Label, e.g. `black-friday`.

@@ -3,13 +3,14 @@
 use std::collections::BTreeMap;
 
 use figment::value::magic::RelativePathBuf;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::plugins::{resolve, validate_models};
 use crate::plugins::Limits;
 
 /// How a candidate takes part.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ExperimentMode {
     /// Sees the same observations; its decisions are recorded and scored, never applied.
@@ -19,7 +20,7 @@ pub enum ExperimentMode {
 }
 
 /// One experiment.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(from = "RawExperiment", into = "RawExperiment")]
 pub struct Experiment {
     /// Name, shown in status and metrics.
@@ -44,24 +45,37 @@ pub struct Experiment {
 }
 
 /// An experiment as written; `models` travels inside the limits, as for a role.
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawExperiment {
+    /// Name, shown in status, metrics and the decision log.
     name: String,
+    /// The role the candidate plays: `forecaster`, `scorer` or `cost-model`.
     role: String,
+    /// Candidate component, relative to the plugin folder.
     file: std::path::PathBuf,
+    /// The candidate's configuration table, as for a role.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     config: BTreeMap<String, toml::Value>,
     /// ONNX models the candidate may run: name → `.onnx` file, relative to the file that sets it.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, std::path::PathBuf>")]
     models: BTreeMap<String, RelativePathBuf>,
+    /// The candidate's time, memory, fault tolerance and capabilities.
     #[serde(default)]
     limits: Limits,
+    /// How the candidate takes part.
     mode: ExperimentMode,
+    /// With `canary`: the share of services, in (0, 1], the candidate decides for.
     #[serde(default)]
     share: f64,
+    /// Champion/challenger (shadow forecasters only): promote the candidate to live once its
+    /// MASE over this trailing window of observed time (e.g. `"6h"`) beats the live
+    /// forecaster's by `promote-margin`.
     #[serde(default)]
     promote_after: Option<String>,
+    /// By how much it must beat it, a fraction in [0, 1): 0.05 means a MASE at least 5 % lower.
     #[serde(default = "default_margin")]
     promote_margin: f64,
 }

@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::observe::ClusterKind;
 
 /// `[backend.kubernetes]`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct KubernetesConfig {
     /// Record and publish actions without changing anything (the default for a new install).
@@ -64,7 +65,7 @@ impl Default for KubernetesConfig {
 }
 
 /// `[[backend.kubernetes.clusters]]`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ClusterConfig {
     /// Cluster name, as decisions and metrics name it.
@@ -84,7 +85,7 @@ pub struct ClusterConfig {
 }
 
 /// `[backend.kubernetes.actions]`: each action on or off.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct ActionsConfig {
     /// Raise an HPA's `minReplicas` ahead of forecast demand (and restore it); scale the
@@ -117,7 +118,7 @@ impl Default for ActionsConfig {
 
 /// `[backend.kubernetes.prometheus]`. In each query `{service}` is the service's name; the
 /// demand query returns one series per user region (its `region-label`).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct PrometheusConfig {
     /// Base URL, e.g. `http://prometheus.monitoring:9090`.
@@ -151,7 +152,7 @@ impl Default for PrometheusConfig {
 }
 
 /// `[backend.kubernetes.leader]`: only the holder of the Lease acts.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct LeaderConfig {
     /// Elect a leader; off, this instance always acts (run only one).
@@ -179,7 +180,7 @@ impl Default for LeaderConfig {
 }
 
 /// `[[backend.kubernetes.offerings]]`: what a node of an instance type costs and holds.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct OfferingConfig {
     /// Instance type (the `node.kubernetes.io/instance-type` label).
@@ -213,7 +214,7 @@ fn default_max_nodes() -> u32 {
 }
 
 /// `[backend.kubernetes.placement-scores]`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct ScoresConfig {
     /// The cluster running the OCM hub (one of `clusters`).
@@ -231,7 +232,7 @@ impl Default for ScoresConfig {
 }
 
 /// `[backend.kubernetes.retry]`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct RetryConfig {
     /// Attempts per API call, the first included.

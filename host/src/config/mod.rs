@@ -9,6 +9,7 @@ mod guardrails;
 pub mod kubernetes;
 mod locate;
 mod plugins;
+pub mod reference;
 mod runtime;
 mod source;
 
@@ -16,6 +17,7 @@ use std::path::Path;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use events::CalendarEvent;
@@ -29,7 +31,7 @@ pub use runtime::{
 pub use source::{Flag, Source};
 
 /// The whole configuration.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct Config {
     /// Where observations come from and actions go.

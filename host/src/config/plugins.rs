@@ -6,18 +6,21 @@ use std::path::PathBuf;
 use figment::value::magic::RelativePathBuf;
 
 use foresight_sdk::PluginKind;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::plugins::Limits;
 
 /// Where plugins live and which serves each role.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct PluginsConfig {
     /// Folder holding plugin components (`*.wasm`); `foresight plugin build` writes here.
     /// Relative to the file that sets it (or to the working directory for the default).
+    #[schemars(with = "PathBuf")]
     pub dir: RelativePathBuf,
     /// Folder for compiled components, keyed by content hash.
+    #[schemars(with = "PathBuf")]
     pub cache_dir: RelativePathBuf,
     /// The forecaster role.
     pub forecaster: RoleConfig,
@@ -32,7 +35,7 @@ pub struct PluginsConfig {
 }
 
 /// One role: which component serves it, its configuration, its limits and its models.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(from = "RawRoleConfig", into = "RawRoleConfig")]
 pub struct RoleConfig {
     /// Component file, relative to `dir`.
@@ -47,15 +50,21 @@ pub struct RoleConfig {
 /// A role as written. `models` sits beside `limits` in the file but travels inside them, so
 /// every path that starts a plugin from its limits (the loop, hot reload, experiments) passes
 /// the grants along.
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawRoleConfig {
+    /// Component file, relative to `[plugins] dir` (or absolute).
     file: PathBuf,
+    /// The plugin's own configuration table, passed to it as TOML text and checked against the
+    /// keys its descriptor declares (`foresight plugin check` lists them).
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     config: BTreeMap<String, toml::Value>,
     /// ONNX models the plugin may run: name → `.onnx` file, relative to the file that sets it.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, PathBuf>")]
     models: BTreeMap<String, RelativePathBuf>,
+    /// Time, memory, fault tolerance and capabilities.
     #[serde(default)]
     limits: Limits,
 }

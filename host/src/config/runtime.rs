@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use figment::value::magic::RelativePathBuf;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Where observations come from and actions go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum BackendKind {
     /// The built-in simulator.
@@ -17,12 +18,13 @@ pub enum BackendKind {
 }
 
 /// `[backend]`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct BackendConfig {
     /// `sim` or `kubernetes`.
     pub kind: BackendKind,
     /// The scenario the simulator runs (relative to the file that sets it).
+    #[schemars(with = "std::path::PathBuf")]
     pub scenario: RelativePathBuf,
     /// Real clusters (`kind = "kubernetes"`).
     pub kubernetes: super::KubernetesConfig,
@@ -38,8 +40,8 @@ impl Default for BackendConfig {
     }
 }
 
-/// `[tick]`: the loop's rhythm and each stage's time budget.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+/// `[tick]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct TickConfig {
     /// Wall-clock time between ticks. With the simulator each tick advances simulated time by
@@ -100,7 +102,7 @@ impl TickConfig {
 }
 
 /// `[server]`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct ServerConfig {
     /// Address the HTTP server listens on.
@@ -114,7 +116,7 @@ impl Default for ServerConfig {
 }
 
 /// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum LogFormat {
     /// Human-readable (the default on a terminal).
@@ -124,7 +126,7 @@ pub enum LogFormat {
 }
 
 /// `[log]`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct LogConfig {
     /// `pretty` or `json`.
@@ -138,7 +140,7 @@ impl Default for LogConfig {
 }
 
 /// When the decision log is flushed to disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum FsyncPolicy {
     /// After every tick's decisions (at most one tick lost on power failure).
@@ -150,10 +152,11 @@ pub enum FsyncPolicy {
 }
 
 /// `[decisions]`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct DecisionsConfig {
     /// The JSON-lines decision log (relative to the file that sets it).
+    #[schemars(with = "std::path::PathBuf")]
     pub log: RelativePathBuf,
     /// When it is flushed to disk.
     pub fsync: FsyncPolicy,

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// Edge site or cloud region.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ClusterKind {
     /// A small, fixed site near users.
