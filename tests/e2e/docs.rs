@@ -1,5 +1,6 @@
-//! What the documentation is generated from: `foresight config reference` prints exactly the
-//! checked-in `docs/configuration.md`.
+//! What is generated from the code for users: `foresight config reference` prints exactly the
+//! checked-in `docs/configuration.md`, and `foresight completions SHELL` a script that knows
+//! the subcommands.
 
 use crate::fixtures::{self, foresight};
 
@@ -18,4 +19,23 @@ fn config_reference_prints_the_checked_in_docs() {
     for section in ["## `[tick]`", "## `[plugins.scorer.limits]`", "## `[[experiments]]`"] {
         assert!(printed.contains(section), "no {section} in the reference");
     }
+}
+
+#[test]
+fn completions_know_the_subcommands_in_every_shell() {
+    let out = foresight().args(["completions", "bash"]).output().expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let script = String::from_utf8_lossy(&out.stdout);
+    assert!(script.contains("complete -F _foresight"), "not a bash completion script:\n{script}");
+    for word in ["simulate", "federate", "plugin", "reference", "--scenario", "--plugin-config"] {
+        assert!(script.contains(word), "the bash completions do not mention {word}");
+    }
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        let out = foresight().args(["completions", shell]).output().expect("runs");
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && script.contains("simulate"), "{shell}: {script}");
+    }
+    let out = foresight().args(["completions", "tcsh"]).output().expect("runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("possible values"));
 }

@@ -11,7 +11,7 @@ mod simulate;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use foresight_sdk::PluginKind;
 
 /// Foresight: predictive, latency-aware capacity and placement for Kubernetes fleets.
@@ -62,6 +62,15 @@ enum Command {
     /// Federated learning of the demand model: certificates, aggregator, agents, comparison.
     #[command(subcommand)]
     Federate(federate::FederateCommand),
+    /// Print a shell completion script for foresight's subcommands and options.
+    #[command(
+        after_help = "Example:\n  foresight completions bash > ~/.local/share/bash-completion/completions/foresight"
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,6 +162,11 @@ enum BenchCommand {
     Federate(bench::FederateArgs),
 }
 
+/// The whole command tree, as clap sees it (for completions and for checking the help).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
 fn parse_kind(s: &str) -> Result<PluginKind, String> {
     s.parse()
 }
@@ -223,6 +237,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Loop(args)) => bench::tick_loop(&args, load_config()?),
         Command::Bench(BenchCommand::Reload(args)) => bench::reload(&args, load_config()?),
         Command::Bench(BenchCommand::Federate(args)) => bench::federate(&args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut command(), "foresight", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Config(ConfigCommand::Reference) => {
             print!("{}", crate::config::reference::markdown());
             Ok(ExitCode::SUCCESS)
