@@ -6,6 +6,7 @@ mod bench;
 mod config_check;
 mod containment;
 mod daemon;
+mod deploy;
 mod docs;
 mod federate;
 mod fixtures;
