@@ -51,16 +51,28 @@ enum Command {
     )]
     Simulate(simulate::SimulateArgs),
     /// Build, check and scaffold policy plugins.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  foresight plugin new my-scorer --kind scorer\n  foresight plugin build plugins/my-scorer\n  foresight plugin check .foresight/plugins/my-scorer.wasm"
+    )]
     Plugin(PluginCommand),
     /// Measure performance and print the figures.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  foresight bench scorer --json\n  foresight bench loop --json --warmup 7d --ticks 20"
+    )]
     Bench(BenchCommand),
     /// Work with the configuration.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  foresight config check config/foresight.toml --set tick.interval=1s\n  foresight config reference > docs/configuration.md"
+    )]
     Config(ConfigCommand),
     /// Federated learning of the demand model: certificates, aggregator, agents, comparison.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  foresight federate certs --out /tmp/fed --agent eu --agent us\n  foresight federate compare --cold-start fb --rounds 96"
+    )]
     Federate(federate::FederateCommand),
     /// Print a shell completion script for foresight's subcommands and options.
     #[command(
@@ -93,8 +105,6 @@ enum ConfigCommand {
 enum PluginCommand {
     /// Build every plugin crate under plugins/ (or the given crate folders) to a
     /// wasm32-wasip2 component in the configured plugin folder; prints each component's path.
-    ///
-    /// Example: foresight plugin build
     #[command(
         after_help = "Example:\n  foresight plugin build\n  foresight plugin build plugins/my-scorer --out /tmp/plugins"
     )]
@@ -107,7 +117,7 @@ enum PluginCommand {
     },
     /// Load a component, check its world and contract version, and run the conformance suite.
     #[command(
-        after_help = "Examples:\n  foresight plugin check .foresight/plugins/latency-aware.wasm --config 'weight-price = 5.0'\n  foresight plugin check .foresight/plugins/onnx-mlp.wasm --model demand-mlp=plugins/onnx-mlp/model/demand-mlp.onnx"
+        after_help = "Examples:\n  foresight plugin check .foresight/plugins/latency-aware.wasm --plugin-config 'weight-price = 5.0'\n  foresight plugin check .foresight/plugins/onnx-mlp.wasm --model demand-mlp=plugins/onnx-mlp/model/demand-mlp.onnx"
     )]
     Check {
         /// The component file.
@@ -270,5 +280,75 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::command;
+
+    /// Every subcommand under `cmd`, with its full name (`plugin build`), depth first.
+    fn subcommands(cmd: &clap::Command, prefix: &str, out: &mut Vec<(String, clap::Command)>) {
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            let name = format!("{prefix}{}", sub.get_name()).trim().to_owned();
+            out.push((name.clone(), sub.clone()));
+            subcommands(sub, &format!("{name} "), out);
+        }
+    }
+
+    /// Splits an example line as a shell would (quotes, no expansion), up to a redirection.
+    fn words(line: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut word: Option<String> = None;
+        let mut quote = None;
+        for c in line.chars() {
+            match (quote, c) {
+                (None, '\'' | '"') => {
+                    quote = Some(c);
+                    word.get_or_insert_default();
+                }
+                (Some(q), c) if c == q => quote = None,
+                (None, ' ') => words.extend(word.take()),
+                (None, '>' | '|') => break,
+                (_, c) => word.get_or_insert_default().push(c),
+            }
+        }
+        words.extend(word);
+        words
+    }
+
+    #[test]
+    fn every_subcommand_shows_an_example_that_parses() {
+        let mut all = Vec::new();
+        subcommands(&command(), "", &mut all);
+        assert!(all.len() > 20, "only {} subcommands found", all.len());
+        let mut problems = Vec::new();
+        for (name, sub) in &all {
+            let help = sub.get_after_help().map(ToString::to_string).unwrap_or_default();
+            let examples: Vec<&str> =
+                help.lines().filter_map(|l| l.trim().strip_prefix("foresight ")).collect();
+            if !help.contains("Example") || examples.is_empty() {
+                problems.push(format!(
+                    "`foresight {name} --help` shows no example; add after_help = \"Example:\\n  foresight {name} …\""
+                ));
+            }
+            for example in examples {
+                let args: Vec<String> = words(example);
+                // `--config` is the global configuration file, not a plugin's table.
+                if let Some(i) = args.iter().position(|a| a == "--config")
+                    && !args.get(i + 1).is_some_and(|f| f.ends_with(".toml"))
+                {
+                    problems.push(format!(
+                        "the example `foresight {example}` passes --config something not a .toml file"
+                    ));
+                }
+                let args = std::iter::once("foresight".to_owned()).chain(args);
+                if let Err(e) = command().try_get_matches_from(args) {
+                    problems
+                        .push(format!("the example `foresight {example}` of `{name}` does not parse: {e}"));
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 }
