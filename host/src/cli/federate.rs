@@ -336,6 +336,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         momentum: args.round.momentum,
         secure: args.secure,
     };
+    let rounds = config.rounds;
     let aggregation = Aggregation::new(config)?;
     let tls = server_tls(
         &pem(&args.tls, "ca.pem")?,
@@ -351,8 +352,38 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let addr = listener.local_addr()?;
     tracing::info!("aggregator listening on https://{addr}");
     eprintln!("listening on https://{addr}");
-    rt.block_on(aggregation.clone().serve(listener, tls, Duration::from_secs(2)))
-        .context("serving the federation")?;
+    let bar = rounds_bar(rounds);
+    // The bar follows the aggregation's summary from a task of its own (only when drawn).
+    let progress = (!bar.is_hidden()).then(|| {
+        let (aggregation, bar) = (aggregation.clone(), bar.clone());
+        rt.spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(200));
+            loop {
+                every.tick().await;
+                let (_, summary) = aggregation.result();
+                bar.set_position(summary.rounds.len() as u64);
+                match summary.rounds.last() {
+                    Some(last) => bar.set_message(format!(
+                        "round {}: {} agent(s), {} missing",
+                        last.round,
+                        last.participants.len(),
+                        last.missing.len()
+                    )),
+                    None => bar.set_message(format!("waiting for {} agent(s)", args.agents.max(1))),
+                }
+                if aggregation.done() {
+                    bar.set_message("done; serving the final model to the agents");
+                    break;
+                }
+            }
+        })
+    });
+    let served = rt.block_on(aggregation.clone().serve(listener, tls, Duration::from_secs(2)));
+    if let Some(task) = progress {
+        task.abort();
+    }
+    bar.finish_and_clear();
+    served.context("serving the federation")?;
     let (weights, summary) = aggregation.result();
     if let Some(out) = &args.out {
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -368,6 +399,20 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     println!("{}", serde_json::to_string(&summary)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A bar of the rounds closed, drawn only when standard error is a terminal.
+fn rounds_bar(rounds: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(rounds);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} rounds [{bar:40}] {pos}/{len} {elapsed_precise} eta {eta} {msg}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
 }
 
 fn cluster(name: &str, data: &DataArgs) -> anyhow::Result<ClusterData> {

@@ -76,6 +76,9 @@ pub struct EvalArgs {
     /// JSON report.
     #[arg(long)]
     out: PathBuf,
+    /// No progress bar (it is drawn only when standard error is a terminal anyway).
+    #[arg(long)]
+    quiet: bool,
 }
 
 /// Runs `foresight forecast` or `foresight forecast eval`.
@@ -258,7 +261,24 @@ fn run_eval(args: &EvalArgs, config: &Config) -> anyhow::Result<ExitCode> {
     if files.is_empty() {
         bail!("--data {} holds no .csv files", args.data.display());
     }
-    let bar = indicatif::ProgressBar::new(files.len() as u64);
+    let bar = if args.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(files.len() as u64)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:40}] {pos}/{len} series, {elapsed_precise} eta {eta} {msg}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(format!(
+        "{} forecaster(s)",
+        contenders.len() + usize::from(ensemble && contenders.len() > 1)
+    ));
+    // Notes go to standard error whether or not the bar is drawn.
+    let note = |text: String| bar.suspend(|| eprintln!("{text}"));
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
     let mut seconds: std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>> =
@@ -269,7 +289,7 @@ fn run_eval(args: &EvalArgs, config: &Config) -> anyhow::Result<ExitCode> {
         let series = match history::load(file) {
             Ok(s) => s,
             Err(e) => {
-                bar.println(format!("note: skipping {name}: {e}"));
+                note(format!("note: skipping {name}: {e}"));
                 skipped.push(Skipped { file: name, reason: e.to_string() });
                 bar.inc(1);
                 continue;
@@ -277,7 +297,7 @@ fn run_eval(args: &EvalArgs, config: &Config) -> anyhow::Result<ExitCode> {
         };
         let result = evaluate::evaluate_series(&name, &series, &contenders, ensemble, &horizons);
         for (plugin, why) in &result.failures {
-            bar.println(format!("note: {plugin} failed on {name}: {why}"));
+            note(format!("note: {plugin} failed on {name}: {why}"));
         }
         if result.rows.is_empty() {
             skipped.push(Skipped { file: name, reason: "no horizon could be scored".into() });

@@ -114,6 +114,10 @@ enum PluginCommand {
         /// Output folder; default: `[plugins] dir` of the configuration.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// No progress bar: cargo's own output instead (also when standard error is not a
+        /// terminal).
+        #[arg(long)]
+        quiet: bool,
     },
     /// Load a component, check its world and contract version, and run the conformance suite.
     #[command(
@@ -228,12 +232,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 cli.config.is_file().then(|| crate::config::Source { required: true, ..source.clone() });
             run::run(&args, config, watched)
         }
-        Command::Plugin(PluginCommand::Build { crates, out }) => {
+        Command::Plugin(PluginCommand::Build { crates, out, quiet }) => {
             let out = match out {
                 Some(out) => out,
                 None => load_config()?.plugins.dir(),
             };
-            plugin::build(&crates, &out)
+            plugin::build(&crates, &out, quiet)
         }
         Command::Plugin(PluginCommand::Check { file, kind, plugin_config, models }) => {
             plugin::check(&file, kind, &plugin_config, &models, load_config()?.plugins.cache_dir())

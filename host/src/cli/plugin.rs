@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use foresight_sdk::PluginKind;
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 
 use crate::ml::{Model, Port};
@@ -64,7 +65,7 @@ fn metadata(manifest: Option<&Path>) -> anyhow::Result<Metadata> {
 }
 
 /// Builds plugin crates and copies their components into `out`.
-pub fn build(crates: &[PathBuf], out: &Path) -> anyhow::Result<ExitCode> {
+pub fn build(crates: &[PathBuf], out: &Path, quiet: bool) -> anyhow::Result<ExitCode> {
     // Group the requested crates by the workspace they belong to: one cargo build each.
     let mut groups: Vec<(Metadata, Vec<usize>)> = Vec::new();
     if crates.is_empty() {
@@ -110,6 +111,13 @@ pub fn build(crates: &[PathBuf], out: &Path) -> anyhow::Result<ExitCode> {
     }
 
     std::fs::create_dir_all(out).with_context(|| format!("cannot create output folder {}", out.display()))?;
+    let total: usize = groups.iter().map(|(_, picked)| picked.len()).sum();
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(total as u64) };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} building plugins [{bar:30}] {pos}/{len} {elapsed} {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
     for (meta, picked) in &groups {
         let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
         cmd.current_dir(&meta.workspace_root).args([
@@ -122,8 +130,14 @@ pub fn build(crates: &[PathBuf], out: &Path) -> anyhow::Result<ExitCode> {
         for &i in picked {
             cmd.args(["-p", &meta.packages[i].name]);
         }
-        let status = cmd.status().context("cannot run `cargo build`")?;
-        if !status.success() {
+        // Without a bar (not a terminal, or --quiet) cargo reports its own progress.
+        let built = if bar.is_hidden() {
+            cmd.status().context("cannot run `cargo build`")?.success()
+        } else {
+            build_with_bar(cmd, meta, picked, &bar)?
+        };
+        if !built {
+            bar.finish_and_clear();
             bail!(
                 "building plugins failed (see cargo's output above); if the target is missing, run \
                  `rustup target add {PLUGIN_TARGET}`"
@@ -135,10 +149,71 @@ pub fn build(crates: &[PathBuf], out: &Path) -> anyhow::Result<ExitCode> {
             let built = artifacts.join(package.artifact().unwrap_or_default());
             let dest = out.join(format!("{}.wasm", package.name));
             install(&built, &dest)?;
-            println!("{}", dest.canonicalize().unwrap_or(dest).display());
+            bar.suspend(|| println!("{}", dest.canonicalize().unwrap_or(dest).display()));
         }
     }
+    bar.finish_and_clear();
     Ok(ExitCode::SUCCESS)
+}
+
+/// One cargo message (`--message-format json`); only compiled artifacts are read.
+#[derive(Debug, Deserialize)]
+struct CargoMessage {
+    reason: String,
+    #[serde(default)]
+    manifest_path: Option<PathBuf>,
+    #[serde(default)]
+    target: Option<Target>,
+}
+
+/// Runs `cmd` (a cargo build) with its output read rather than shown: the bar moves as each
+/// plugin crate is compiled and names the crate being built; cargo's warnings and errors are
+/// printed once the bar is gone. Whether the build succeeded.
+fn build_with_bar(
+    mut cmd: Command,
+    meta: &Metadata,
+    picked: &[usize],
+    bar: &ProgressBar,
+) -> anyhow::Result<bool> {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+
+    cmd.args(["--message-format", "json-render-diagnostics", "--quiet", "--color", "always"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().context("cannot run `cargo build`")?;
+    let mut stderr = child.stderr.take().context("cargo's standard error")?;
+    // Read concurrently, so cargo never blocks on a full pipe.
+    let diagnostics = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = stderr.read_to_end(&mut text);
+        text
+    });
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar.set_message("resolving");
+    let stdout = child.stdout.take().context("cargo's standard output")?;
+    for line in BufReader::new(stdout).lines() {
+        let Ok(message) = serde_json::from_str::<CargoMessage>(&line?) else { continue };
+        if message.reason != "compiler-artifact" {
+            continue;
+        }
+        let mine =
+            picked.iter().any(|&i| message.manifest_path.as_ref() == Some(&meta.packages[i].manifest_path));
+        if mine {
+            bar.inc(1);
+        } else if let Some(target) = message.target.filter(|t| t.name != "build-script-build") {
+            bar.set_message(format!("compiled {}", target.name));
+        }
+    }
+    let status = child.wait().context("waiting for `cargo build`")?;
+    let text = diagnostics.join().unwrap_or_default();
+    if !text.is_empty() {
+        bar.suspend(|| {
+            use std::io::Write;
+            let _ = std::io::stderr().write_all(&text);
+        });
+    }
+    Ok(status.success())
 }
 
 /// Copies a component into place atomically, so a watcher never sees half a file.
