@@ -207,11 +207,16 @@ fn build_with_bar(
     }
     let status = child.wait().context("waiting for `cargo build`")?;
     let text = diagnostics.join().unwrap_or_default();
-    if !text.is_empty() {
-        bar.suspend(|| {
-            use std::io::Write;
-            let _ = std::io::stderr().write_all(&text);
-        });
+    let write = || {
+        use std::io::Write;
+        let _ = std::io::stderr().write_all(&text);
+    };
+    if status.success() {
+        bar.suspend(write);
+    } else {
+        // The errors end the output: no bar below them.
+        bar.finish_and_clear();
+        write();
     }
     Ok(status.success())
 }
