@@ -55,7 +55,9 @@ impl Reloader {
     pub fn start(runtime: Arc<Runtime>, source: Source, config: Config) -> notify::Result<Self> {
         let (events_tx, events_rx) = channel::<PathBuf>();
         let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            if let Ok(event) = res {
+            if let Ok(event) = res
+                && is_change(&event.kind)
+            {
                 for path in event.paths {
                     let _ = events_tx.send(path);
                 }
@@ -82,6 +84,18 @@ impl Reloader {
             .spawn(move || worker(runtime, source, config, events_rx, ready_tx))
             .map_err(|e| notify::Error::generic(&e.to_string()))?;
         Ok(Self { _watcher: watcher, ready })
+    }
+}
+
+/// Whether an event can mean that a file's content changed. Opening and reading a file are
+/// reported too (inotify's open and close-without-write), and the reloader itself reads every
+/// file it reloads: taken for changes, a single read would start a reload that never ends.
+fn is_change(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode};
+    match kind {
+        notify::EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        notify::EventKind::Access(_) => false,
+        _ => true,
     }
 }
 
@@ -208,4 +222,36 @@ pub fn prepare(
     }
     tracing::info!(role = %kind, plugin = %crate::plugins::Policy::label(&plugin), %cause, "candidate passed its checks; swapping it in between ticks");
     Reload::Plugin { kind, plugin: Arc::new(plugin), cause }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reading_a_watched_file_reloads_nothing_and_writing_it_reloads_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir(&plugins).expect("mkdir");
+        let file = dir.path().join("foresight.toml");
+        std::fs::write(&file, "[plugins]\ndir = \"plugins\"\n").expect("write");
+        let source = Source { file: file.clone(), required: true, flags: vec![] };
+        let config = source.load().expect("loads");
+        let runtime = Arc::new(Runtime::new(None).expect("runtime"));
+        let reloader = Reloader::start(runtime, source, config).expect("watches");
+
+        // What an operator's `cat`, an editor opening the file, or the reloader's own reading does.
+        for _ in 0..3 {
+            std::fs::read_to_string(&file).expect("read");
+        }
+        let quiet = reloader.ready.recv_timeout(Duration::from_millis(600));
+        assert!(quiet.is_err(), "reading the configuration reloaded it");
+
+        std::fs::write(&file, "[plugins]\ndir = \"plugins\"\n[tick]\ninterval = \"1s\"\n").expect("write");
+        let first = reloader.ready.recv_timeout(Duration::from_secs(5)).expect("a reload");
+        assert!(matches!(&first, Reload::Config(c) if c.tick.interval == "1s"));
+        // Its own reading of the file does not start another.
+        let again = reloader.ready.recv_timeout(Duration::from_millis(600));
+        assert!(!matches!(again, Ok(Reload::Config(_))), "the reload reloaded itself");
+    }
 }
