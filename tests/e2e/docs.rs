@@ -1,6 +1,6 @@
 //! What is generated from the code for users: `foresight config reference` prints exactly the
 //! checked-in `docs/configuration.md`, and `foresight completions SHELL` a script that knows
-//! the subcommands.
+//! the subcommands; `foresight plugin check` tells an operator the keys a plugin accepts.
 
 use crate::fixtures::{self, foresight};
 
@@ -38,4 +38,19 @@ fn completions_know_the_subcommands_in_every_shell() {
     let out = foresight().args(["completions", "tcsh"]).output().expect("runs");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("possible values"));
+}
+
+#[test]
+fn plugin_check_lists_the_keys_a_plugin_accepts() {
+    let out = foresight()
+        .args(["plugin", "check"])
+        .arg(fixtures::component("latency-aware"))
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("config keys (the role's `config` table; any other key is refused):"), "{text}");
+    for line in ["weight-latency = 1.0", "weight-price = 10.0", "Score lost per unit of hourly price."] {
+        assert!(text.contains(line), "no `{line}` in:\n{text}");
+    }
 }

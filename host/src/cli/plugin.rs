@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 
 use crate::ml::{Model, Port};
-use crate::plugins::{Limits, Origin, Runtime, conformance};
+use crate::plugins::{Limits, Origin, Policy, Runtime, conformance};
 
 /// The Rust target plugins compile to.
 pub const PLUGIN_TARGET: &str = "wasm32-wasip2";
@@ -289,7 +289,29 @@ pub fn check(
     };
     let report = conformance::check(&plugin);
     println!("{report}");
+    print_keys(&plugin.descriptor().config_keys);
     Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The configuration keys a plugin declares: what the operator may write in its role's
+/// `config` table (any other key is refused).
+fn print_keys(keys: &[foresight_sdk::ConfigKey]) {
+    if keys.is_empty() {
+        println!("config keys: none");
+        return;
+    }
+    println!("config keys (the role's `config` table; any other key is refused):");
+    let written: Vec<String> = keys
+        .iter()
+        .map(|k| match &k.default_value {
+            Some(default) => format!("{} = {default}", k.name),
+            None => format!("{} (required)", k.name),
+        })
+        .collect();
+    let width = written.iter().map(|w| w.chars().count()).max().unwrap_or(0);
+    for (key, text) in keys.iter().zip(&written) {
+        println!("  {text:<width$}  {}", key.description);
+    }
 }
 
 fn list(ports: &[Port]) -> String {
