@@ -557,15 +557,7 @@ fn every_metric_the_dashboard_queries_is_exported_by_a_running_daemon() {
 
     // On the Kubernetes backend, with a cluster (and a Prometheus) that cannot be reached: the
     // cluster's staleness and watch errors, and leadership.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    server: http://{closed}\ncontexts:\n- name: gone\n  context:\n    cluster: gone\n    user: nobody\nusers:\n- name: nobody\n  user: {{}}\ncurrent-context: gone\n"
-        ),
-    )
-    .expect("write kubeconfig");
+    let (kubeconfig, closed) = crate::fixtures::unreachable_kubeconfig(dir.path());
     let k8s_file = dir.path().join("kubernetes.toml");
     std::fs::write(
         &k8s_file,

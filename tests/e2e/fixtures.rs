@@ -95,3 +95,18 @@ pub fn plugin_dir(dir: &Path) -> PathBuf {
     }
     plugins
 }
+
+/// A kubeconfig in `dir` whose only cluster is a loopback port nothing listens on (every list
+/// and watch fails), and that address (for a Prometheus that cannot be reached either).
+pub fn unreachable_kubeconfig(dir: &Path) -> (PathBuf, std::net::SocketAddr) {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    server: http://{closed}\ncontexts:\n- name: gone\n  context:\n    cluster: gone\n    user: nobody\nusers:\n- name: nobody\n  user: {{}}\ncurrent-context: gone\n"
+        ),
+    )
+    .expect("write kubeconfig");
+    (kubeconfig, closed)
+}

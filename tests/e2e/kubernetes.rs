@@ -125,16 +125,7 @@ fn run(dir: &Path, config: &Path, kubeconfig: &Path, ticks: u32) -> (String, Str
 #[test]
 fn an_unreachable_cluster_leaves_the_daemon_ticking_and_acting_on_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // A port nothing listens on: every list and watch fails.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    server: http://{closed}\ncontexts:\n- name: gone\n  context:\n    cluster: gone\n    user: nobody\nusers:\n- name: nobody\n  user: {{}}\ncurrent-context: gone\n"
-        ),
-    )
-    .expect("write kubeconfig");
+    let (kubeconfig, _) = crate::fixtures::unreachable_kubeconfig(dir.path());
     let prometheus = demand_source("local", 50.0);
     let config = config(dir.path(), Some("gone"), "foresight", &prometheus, false);
     let (stdout, stderr, records) = run(dir.path(), &config, &kubeconfig, 3);

@@ -212,18 +212,33 @@ pub struct DataArgs {
     /// Train on only this much history before the split (a new cluster).
     #[arg(long, value_parser = humantime::parse_duration)]
     history: Option<Duration>,
-    /// Share of the series trained on; the rest is held out for scoring.
+    #[command(flatten)]
+    draw: DrawArgs,
+}
+
+/// How each series is split and drawn from; `federate join` and `federate central` share
+/// them, so the same flags give the same samples.
+#[derive(Debug, Args)]
+pub struct DrawArgs {
+    /// Share of each series trained on; the rest is held out for scoring.
     #[arg(long, default_value_t = 0.7)]
     train_share: f64,
-    /// Training samples drawn.
+    /// Training samples drawn per series.
     #[arg(long, default_value_t = 1000)]
     samples: usize,
-    /// Held-out samples scored.
+    /// Held-out samples scored per series.
     #[arg(long, default_value_t = 600)]
     test_samples: usize,
     /// Seed of the draws.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+}
+
+impl DrawArgs {
+    /// A cluster's training and held-out samples.
+    fn split(&self, data: &ClusterData) -> (Samples, Samples) {
+        experiment::split(data, self.train_share, self.samples, self.test_samples, &mut Rng::new(self.seed))
+    }
 }
 
 /// `federate central`.
@@ -237,18 +252,8 @@ pub struct CentralArgs {
     /// (repeatable; as `federate join --history`).
     #[arg(long = "history", value_parser = named::<humantime::Duration>)]
     history: Vec<(String, humantime::Duration)>,
-    /// Share of each series trained on; the rest is held out for scoring.
-    #[arg(long, default_value_t = 0.7)]
-    train_share: f64,
-    /// Training samples drawn per cluster.
-    #[arg(long, default_value_t = 1000)]
-    samples: usize,
-    /// Held-out samples scored per cluster.
-    #[arg(long, default_value_t = 600)]
-    test_samples: usize,
-    /// Seed of the draws (the agents' --seed).
-    #[arg(long, default_value_t = 7)]
-    seed: u64,
+    #[command(flatten)]
+    draw: DrawArgs,
     /// Seed of the initial weights (the aggregator's --seed).
     #[arg(long, default_value_t = 1)]
     init_seed: u64,
@@ -424,8 +429,7 @@ fn join_federation(args: JoinArgs) -> anyhow::Result<ExitCode> {
     let data = cluster(&args.name, &args.data)?;
     let d = &args.data;
     // The same draws for every run given the same series and seed.
-    let (train, test) =
-        experiment::split(&data, d.train_share, d.samples, d.test_samples, &mut Rng::new(d.seed));
+    let (train, test) = d.draw.split(&data);
     let agent = Agent {
         name: args.name.clone(),
         endpoint: args.aggregator.clone(),
@@ -457,7 +461,7 @@ fn join_federation(args: JoinArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let joined = runtime()?
-        .block_on(join_publishing(&agent, &train, d.seed, &mut publish))
+        .block_on(join_publishing(&agent, &train, d.draw.seed, &mut publish))
         .context("taking part in the federation")?;
     let local = experiment::train_alone(
         &Mlp::new(args.init_seed),
@@ -465,7 +469,7 @@ fn join_federation(args: JoinArgs) -> anyhow::Result<ExitCode> {
         args.local_epochs,
         32,
         args.local_lr,
-        d.seed,
+        d.draw.seed,
     );
     let federated = Mlp { params: joined.weights };
     println!(
@@ -494,13 +498,7 @@ fn central(args: CentralArgs) -> anyhow::Result<ExitCode> {
             args.history.iter().find(|(h, _)| h == name).map(|(_, d)| Duration::from(*d).as_secs() as u32);
         let data = ClusterData { name: name.clone(), trace, history_s };
         // The agents' own draws: the same series, share and seed give the same samples.
-        let (train, test) = experiment::split(
-            &data,
-            args.train_share,
-            args.samples,
-            args.test_samples,
-            &mut Rng::new(args.seed),
-        );
+        let (train, test) = args.draw.split(&data);
         if train.is_empty() {
             anyhow::bail!(
                 "--series {name}={} has too little history to draw training samples from",
@@ -516,7 +514,7 @@ fn central(args: CentralArgs) -> anyhow::Result<ExitCode> {
         args.epochs,
         args.batch,
         args.lr,
-        args.seed,
+        args.draw.seed,
     );
     let clusters: Vec<serde_json::Value> = held_out
         .iter()
