@@ -1,11 +1,13 @@
 //! What platform teams run today, as decide-stage policies the simulator can judge beside
-//! Foresight's own: `hpa` (Horizontal Pod Autoscaler + cluster-autoscaler, nearest-cluster
-//! routing), `kube-default` (the same, with kube-scheduler's default node scoring) and
-//! `static-peak` (capacity fixed at the trace's peak). Each follows its public documentation;
-//! the modules say which rules and defaults.
+//! Foresight's own: `hpa` (Horizontal Pod Autoscaler + cluster-autoscaler behind a
+//! locality-aware load balancer that spills over), `karpenter` (the same HPA and balancer with
+//! Karpenter's provisioning and consolidation), `kube-default` (`hpa` with kube-scheduler's
+//! default node scoring) and `static-peak` (capacity fixed at the trace's peak). Each follows
+//! its public documentation; the modules say which rules and defaults.
 
 pub mod autoscaler;
 pub mod hpa;
+pub mod karpenter;
 pub mod routing;
 pub mod scheduler;
 pub mod static_peak;
@@ -15,6 +17,7 @@ use crate::decide::{Decision, Plan, Reason, holdable, replicas_set};
 use crate::observe::{ClusterKind, NodeView, Observation, Observer};
 use autoscaler::{ClusterAutoscaler, PodRequest, SCAN_INTERVAL_S};
 use hpa::{Hpa, HpaSpec, Metrics};
+use karpenter::Karpenter;
 use static_peak::StaticPeak;
 
 /// Which baseline.
@@ -22,6 +25,8 @@ use static_peak::StaticPeak;
 pub enum Kind {
     /// HPA per service and cluster, cluster-autoscaler, the backend's first-fit placement.
     Hpa,
+    /// `Hpa` with Karpenter's provisioning and consolidation instead of cluster-autoscaler.
+    Karpenter,
     /// `Hpa` with kube-scheduler's LeastAllocated + BalancedAllocation placement.
     KubeDefault,
     /// Replicas and nodes fixed for the peak.
@@ -33,6 +38,7 @@ pub struct Baseline {
     kind: Kind,
     hpa: Hpa,
     autoscaler: ClusterAutoscaler,
+    karpenter: Karpenter,
     static_peak: Option<StaticPeak>,
     /// Per service and cluster: whether the service has a deployment there (it started with
     /// replicas there), so an HPA looks after it and routing may send it requests.
@@ -48,6 +54,7 @@ impl Baseline {
             kind,
             hpa: Hpa::new(HpaSpec::default()),
             autoscaler: ClusterAutoscaler::default(),
+            karpenter: Karpenter::default(),
             static_peak,
             homes,
         }
@@ -57,6 +64,7 @@ impl Baseline {
     pub fn label(&self) -> &'static str {
         match self.kind {
             Kind::Hpa => "baseline:hpa",
+            Kind::Karpenter => "baseline:karpenter",
             Kind::KubeDefault => "baseline:kube-default",
             Kind::StaticPeak => "baseline:static-peak",
         }
@@ -66,7 +74,7 @@ impl Baseline {
     pub fn plan(&mut self, o: &Observation, world: &dyn Observer) -> Plan {
         let mut decisions = match &self.static_peak {
             Some(plan) => plan.routing(o),
-            None => routing::nearest(o, &self.homes, self.label()),
+            None => routing::balance(o, &self.homes, self.label()),
         };
         let replicas = match &mut self.static_peak {
             Some(plan) => plan.replicas(o),
@@ -74,8 +82,10 @@ impl Baseline {
         };
         let observed: Vec<Vec<NodeView>> =
             o.clusters.iter().map(|c| world.nodes(&c.name).unwrap_or_default()).collect();
-        // Scheduling fills a copy; the autoscaler judges the nodes as they are.
-        let (unschedulable, placements) = self.schedule(o, &replicas, &mut observed.clone());
+        // Scheduling fills a copy; the cluster-autoscaler judges the nodes as they are, Karpenter
+        // (which consolidates into free room) the nodes as this tick's pods leave them.
+        let mut scheduled = observed.clone();
+        let (unschedulable, placements) = self.schedule(o, &replicas, &mut scheduled);
         decisions.extend(replicas);
         decisions.extend(placements);
         if let Some(plan) = &mut self.static_peak {
@@ -83,14 +93,10 @@ impl Baseline {
         } else {
             let scans = (o.step_s / SCAN_INTERVAL_S).max(1);
             for (c, cluster) in o.clusters.iter().enumerate() {
-                decisions.extend(self.autoscaler.plan(
-                    o.time,
-                    c,
-                    cluster,
-                    &observed[c],
-                    &unschedulable[c],
-                    scans,
-                ));
+                decisions.extend(match self.kind {
+                    Kind::Karpenter => self.karpenter.plan(c, cluster, &scheduled[c], &unschedulable[c]),
+                    _ => self.autoscaler.plan(o.time, c, cluster, &observed[c], &unschedulable[c], scans),
+                });
             }
         }
         Plan { decisions }

@@ -1,6 +1,9 @@
 //! Capacity fixed at the peak: every cluster holds, all the time, the replicas the peak of the
 //! demand routed to it needs at the HPA's target utilisation, on the cheapest on-demand nodes
-//! that hold them. Routing is nearest-cluster, to the clusters where the service starts.
+//! that hold them. Each region is planned to its service's nearest home; an edge site keeps
+//! the share of the peak its nodes hold (packed by CPU and memory) and the nearest cloud home
+//! is sized for the rest. Requests go through the same locality-aware balancer with spill-over
+//! as the `hpa` baseline, so they follow the capacity that serves.
 
 use crate::act::Action;
 use crate::backends::sim::Scenario;
@@ -20,8 +23,6 @@ pub struct StaticPeak {
     /// Nodes per cluster and pool (cloud clusters; edge pools stay as they are).
     nodes: Vec<Vec<u32>>,
     homes: Vec<Vec<bool>>,
-    /// Share of each region's requests per cluster, per service.
-    weights: Vec<Vec<Vec<f64>>>,
 }
 
 /// Peak requests/s each cluster receives per service over the whole scenario when each region
@@ -76,28 +77,45 @@ impl StaticPeak {
             })
             .collect();
         let target = HpaSpec::default().target_utilisation;
-        let cores_for = |s: usize, rps: f64| {
-            let spec = &scenario.services[s];
-            f64::from(replicas_at(rps, spec.service_ms, spec.cpu_per_replica, target).max(1))
-                * spec.cpu_per_replica
-        };
         let peaks = routed_peaks(scenario, &weights);
         for (e, cluster) in scenario.clusters.iter().enumerate().filter(|(_, c)| c.kind == ClusterKind::Edge)
         {
-            let room: f64 = 0.95
-                * cluster
-                    .pools
-                    .iter()
-                    .map(|p| f64::from(p.nodes) * scenario.offerings[p.offering].vcpu)
-                    .sum::<f64>();
-            let wanted: f64 = (0..scenario.services.len())
-                .filter(|&s| peaks[s][e] > 0.0)
-                .map(|s| cores_for(s, peaks[s][e]))
-                .sum();
-            if wanted <= room {
+            // An edge site holds what packs onto its nodes, CPU and memory both; the share of
+            // every region sent there is scaled down by one factor until the peak packs, and
+            // the rest goes to the nearest cloud home.
+            let nodes: Vec<(f64, f64)> = cluster
+                .pools
+                .iter()
+                .flat_map(|p| {
+                    let o = &scenario.offerings[p.offering];
+                    std::iter::repeat_n((o.vcpu, o.memory_gib), p.nodes as usize)
+                })
+                .collect();
+            let packs = |keep: f64| {
+                let pods: Vec<PodRequest> = (0..scenario.services.len())
+                    .filter(|&s| peaks[s][e] > 0.0)
+                    .flat_map(|s| {
+                        let spec = &scenario.services[s];
+                        let n =
+                            replicas_at(keep * peaks[s][e], spec.service_ms, spec.cpu_per_replica, target)
+                                .max(1);
+                        std::iter::repeat_n(
+                            PodRequest { cpu: spec.cpu_per_replica, memory_gib: spec.memory_gib_per_replica },
+                            n as usize,
+                        )
+                    })
+                    .collect();
+                pack(&pods, &mut nodes.clone()).is_empty()
+            };
+            if packs(1.0) {
                 continue;
             }
-            let keep = room / wanted;
+            let (mut lo, mut hi) = (0.0, 1.0);
+            for _ in 0..30 {
+                let mid = 0.5 * (lo + hi);
+                if packs(mid) { lo = mid } else { hi = mid }
+            }
+            let keep = lo;
             for (rows, home) in weights.iter_mut().zip(&homes) {
                 for (r, row) in rows.iter_mut().enumerate() {
                     if row[e] <= 0.0 {
@@ -186,45 +204,14 @@ impl StaticPeak {
                 counts
             })
             .collect();
-        Self { replicas, nodes, homes, weights }
+        Self { replicas, nodes, homes }
     }
 
-    /// Routing decisions where a region's requests do not go where the plan sends them; the
-    /// share of a cluster that is down goes to the region's nearest home that is up.
+    /// Routing: the locality-aware balancer with spill-over in front of the fixed capacity, so
+    /// requests follow the replicas that serve (a site whose pods could not all start, or that
+    /// is down, passes its excess on) instead of being sent where nothing answers.
     pub fn routing(&self, o: &Observation) -> Vec<Decision> {
-        let mut decisions = Vec::new();
-        for (s, service) in o.services.iter().enumerate() {
-            for (r, region) in o.regions.iter().enumerate() {
-                let mut row = self.weights[s][r].clone();
-                let up_home = (0..o.clusters.len())
-                    .filter(|&c| self.homes[s][c] && o.clusters[c].up)
-                    .min_by(|&a, &b| o.clusters[a].rtt_ms[r].total_cmp(&o.clusters[b].rtt_ms[r]));
-                for c in 0..row.len() {
-                    if !o.clusters[c].up && row[c] > 0.0 {
-                        if let Some(h) = up_home {
-                            row[h] += row[c];
-                        }
-                        row[c] = 0.0;
-                    }
-                }
-                let same = row.iter().zip(&service.routing[r]).all(|(a, b)| (a - b).abs() < 1e-9);
-                if same || row.iter().sum::<f64>() <= 0.0 {
-                    continue;
-                }
-                decisions.push(Decision {
-                    action: crate::decide::routing_action(o, s, r, &row),
-                    reason: Reason {
-                        summary: format!(
-                            "static-peak: {region}'s {} requests to the nearest home, the edge's overflow at peak to the cloud",
-                            service.name
-                        ),
-                        plugins: vec![LABEL.into()],
-                        ..Reason::default()
-                    },
-                });
-            }
-        }
-        decisions
+        super::routing::balance(o, &self.homes, LABEL)
     }
 
     /// Replica decisions for every deployment not at its fixed count.

@@ -23,7 +23,7 @@ pub use world::World;
 use crate::act::Outcome;
 use crate::backends::sim::{Scenario, Simulator};
 use crate::config::{BackendKind, Config, RoleConfig};
-use crate::decide::{Plan, PolicyName, ReplicaPlanner, plan_nodes};
+use crate::decide::{DemandSource, Plan, PolicyName, ReplicaPlanner, plan_nodes};
 use crate::plugins::{
     ForecastPolicy, Guarded, Limits, Native, PlanPolicy, QuarantineRule, Runtime, ScorePolicy, WasmPlugin,
 };
@@ -82,6 +82,8 @@ pub struct Daemon {
     planner: ReplicaPlanner,
     /// A baseline deciding instead of Foresight's planner (`foresight simulate --policy`).
     baseline: Option<crate::baselines::Baseline>,
+    /// Where Foresight's planner gets its demand: forecasts, or a reference for comparison.
+    demand_source: DemandSource,
     predictor: Predictor,
     journal: Journal,
     tick: u64,
@@ -248,6 +250,7 @@ impl Daemon {
             roles,
             planner: ReplicaPlanner::default(),
             baseline: None,
+            demand_source: DemandSource::Forecast,
             predictor,
             journal,
             tick: 0,
@@ -270,6 +273,7 @@ impl Daemon {
             return;
         };
         let scenario = sim.scenario();
+        self.demand_source = policy.demand_source().unwrap_or(DemandSource::Forecast);
         self.baseline = policy.baseline().map(|kind| {
             let replicas: Vec<Vec<u32>> = scenario.services.iter().map(|s| s.replicas.clone()).collect();
             let peak = (kind == crate::baselines::Kind::StaticPeak)
@@ -335,14 +339,19 @@ impl Daemon {
 
         let cpu_started = cpu_time::ThreadTime::now();
         let started = Instant::now();
-        let forecasts = match &self.baseline {
-            Some(_) => None,
-            None => Some(self.predictor.predict(
+        let forecasts = match (&self.baseline, self.demand_source) {
+            (Some(_), _) => None,
+            (None, DemandSource::Forecast) => Some(self.predictor.predict(
                 &observation,
                 self.world.observer(),
                 &self.roles.forecaster,
                 &self.roles.ensemble,
             )),
+            (None, DemandSource::Observed) => Some(Ok(crate::predict::reference::observed(&observation))),
+            (None, DemandSource::Oracle) => self.world.sim().map(|sim| {
+                let scenario = sim.scenario();
+                Ok(crate::predict::reference::oracle(&observation, |s, r, t| scenario.demand(s, t)[r]))
+            }),
         };
         stages.predict_ms = ms(started.elapsed());
         over("predict", stages.predict_ms, budgets.predict_ms);

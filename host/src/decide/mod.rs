@@ -14,7 +14,7 @@ pub mod sizing;
 use serde::Serialize;
 
 use crate::act::Action;
-pub use policy::{PolicyName, UnknownPolicy};
+pub use policy::{DemandSource, PolicyName, UnknownPolicy};
 pub use replicas::{ReplicaPlanner, holdable, replicas_at};
 
 /// Why an action was planned: enough for an operator to answer "why did it scale there?".

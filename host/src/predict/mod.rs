@@ -7,6 +7,7 @@ pub mod ensemble;
 pub mod evaluate;
 pub mod history;
 mod predictor;
+pub mod reference;
 
 use serde::Serialize;
 
