@@ -74,7 +74,7 @@ impl Baseline {
     pub fn plan(&mut self, o: &Observation, world: &dyn Observer) -> Plan {
         let mut decisions = match &self.static_peak {
             Some(plan) => plan.routing(o),
-            None => routing::balance(o, &self.homes, self.label()),
+            None => routing::balance(o, &self.homes, routing::fill_for(self.hpa.spec()), self.label()),
         };
         let replicas = match &mut self.static_peak {
             Some(plan) => plan.replicas(o),

@@ -2,8 +2,8 @@
 //! demand routed to it needs at the HPA's target utilisation, on the cheapest on-demand nodes
 //! that hold them. Each region is planned to its service's nearest home; an edge site keeps
 //! the share of the peak its nodes hold (packed by CPU and memory) and the nearest cloud home
-//! is sized for the rest. Requests go through the same locality-aware balancer with spill-over
-//! as the `hpa` baseline, so they follow the capacity that serves.
+//! is sized for the rest. Requests follow the plan, and the capacity that serves: what a
+//! cluster's missing replicas would have carried goes to the service's other homes.
 
 use crate::act::Action;
 use crate::backends::sim::Scenario;
@@ -23,6 +23,8 @@ pub struct StaticPeak {
     /// Nodes per cluster and pool (cloud clusters; edge pools stay as they are).
     nodes: Vec<Vec<u32>>,
     homes: Vec<Vec<bool>>,
+    /// Share of each region's requests per cluster, per service, as planned.
+    weights: Vec<Vec<Vec<f64>>>,
 }
 
 /// Peak requests/s each cluster receives per service over the whole scenario when each region
@@ -204,14 +206,66 @@ impl StaticPeak {
                 counts
             })
             .collect();
-        Self { replicas, nodes, homes }
+        Self { replicas, nodes, homes, weights }
     }
 
-    /// Routing: the locality-aware balancer with spill-over in front of the fixed capacity, so
-    /// requests follow the replicas that serve (a site whose pods could not all start, or that
-    /// is down, passes its excess on) instead of being sent where nothing answers.
+    /// Routing as planned, following the capacity that serves: a cluster with fewer ready
+    /// replicas than planned (pods that could not start, a site that is down) keeps only the
+    /// share its ready replicas carry, and the rest goes to the service's other homes that are
+    /// up, in proportion to their ready replicas (to the nearest home up when none is ready).
     pub fn routing(&self, o: &Observation) -> Vec<Decision> {
-        super::routing::balance(o, &self.homes, LABEL)
+        let mut decisions = Vec::new();
+        for (s, service) in o.services.iter().enumerate() {
+            let ready: Vec<f64> = (0..o.clusters.len())
+                .map(|c| {
+                    let up = o.clusters[c].up && self.homes[s][c];
+                    if up { f64::from(service.placements[c].ready) * service.cpu_per_replica } else { 0.0 }
+                })
+                .collect();
+            for (r, region) in o.regions.iter().enumerate() {
+                let mut row = self.weights[s][r].clone();
+                let mut moved = 0.0;
+                for c in 0..row.len() {
+                    let planned = f64::from(self.replicas[s][c]) * service.cpu_per_replica;
+                    let carried = if planned > 0.0 { (ready[c] / planned).min(1.0) } else { 0.0 };
+                    moved += row[c] * (1.0 - carried);
+                    row[c] *= carried;
+                }
+                if moved > 0.0 {
+                    let total: f64 = ready.iter().sum();
+                    if total > 0.0 {
+                        row.iter_mut().zip(&ready).for_each(|(w, x)| *w += moved * x / total);
+                    } else if let Some(h) = (0..o.clusters.len())
+                        .filter(|&c| self.homes[s][c] && o.clusters[c].up)
+                        .min_by(|&a, &b| o.clusters[a].rtt_ms[r].total_cmp(&o.clusters[b].rtt_ms[r]))
+                    {
+                        row[h] += moved;
+                    }
+                }
+                let total: f64 = row.iter().sum();
+                if total <= 0.0 {
+                    continue;
+                }
+                row.iter_mut().for_each(|w| *w /= total);
+                let same = row.iter().zip(&service.routing[r]).all(|(a, b)| (a - b).abs() < 0.02);
+                let stale = service.routing[r].iter().zip(&o.clusters).any(|(w, c)| *w > 0.0 && !c.up);
+                if same && !stale {
+                    continue;
+                }
+                decisions.push(Decision {
+                    action: crate::decide::routing_action(o, s, r, &row),
+                    reason: Reason {
+                        summary: format!(
+                            "static-peak: {region}'s {} requests as planned for the peak, moved off capacity that is not serving",
+                            service.name
+                        ),
+                        plugins: vec![LABEL.into()],
+                        ..Reason::default()
+                    },
+                });
+            }
+        }
+        decisions
     }
 
     /// Replica decisions for every deployment not at its fixed count.

@@ -56,5 +56,6 @@ pub fn p95_of(o: &Observation, s: usize, routing: &[Vec<f64>], serving: &[u32], 
     let servers: Vec<u32> =
         o.clusters.iter().zip(serving).map(|(c, n)| if c.up { n * servers_per_replica } else { 0 }).collect();
     let rtt = |c: usize, r: usize| o.clusters[c].rtt_ms[r];
-    serve(demand, routing, &servers, service.service_ms / 1000.0, rtt, &mut Vec::new()).p95_ms
+    // The planner's own model: M/M/c, whatever the world's service times are like.
+    serve(demand, routing, &servers, service.service_ms / 1000.0, 1.0, rtt, &mut Vec::new()).p95_ms
 }

@@ -135,6 +135,8 @@ struct RawService {
     name: Spanned<String>,
     slo_p95_ms: Spanned<f64>,
     service_ms: Spanned<f64>,
+    /// Coefficient of variation of the service time; 1 (exponential) when left out.
+    service_time_cv: Option<Spanned<f64>>,
     cpu_per_replica: Spanned<f64>,
     memory_gib_per_replica: Spanned<f64>,
     #[serde(default)]
@@ -163,6 +165,9 @@ struct RawEvent {
     at: Spanned<String>,
     duration: Spanned<String>,
     multiplier: Spanned<f64>,
+    /// Time over which demand moves from ×1 to the multiplier, linearly; none: at once.
+    #[serde(default)]
+    ramp: Option<Spanned<String>>,
     #[serde(default = "yes")]
     announced: bool,
 }
@@ -231,8 +236,12 @@ pub struct ServiceSpec {
     pub name: String,
     /// p95 objective, ms.
     pub slo_p95_ms: f64,
-    /// CPU time per request, ms.
+    /// CPU time per request, ms (the mean).
     pub service_ms: f64,
+    /// Coefficient of variation of the time a request takes (standard deviation over mean):
+    /// 1 is the exponential of M/M/c; the simulator judges latency with it while the planner
+    /// keeps its own M/M/c model.
+    pub service_time_cv: f64,
     /// Cores per replica.
     pub cpu_per_replica: f64,
     /// GiB per replica.
@@ -259,8 +268,24 @@ pub struct EventSpec {
     pub end: i64,
     /// Demand multiplier.
     pub multiplier: f64,
+    /// Seconds over which demand moves linearly from ×1 to `multiplier` after `start` (0: at once).
+    pub ramp_s: u64,
     /// Whether forecasters are told in advance.
     pub announced: bool,
+}
+
+impl EventSpec {
+    /// The factor on demand at `t`: 1 outside the event, `multiplier` once ramped up.
+    pub fn factor(&self, t: i64) -> f64 {
+        if !(self.start..self.end).contains(&t) {
+            return 1.0;
+        }
+        if self.ramp_s == 0 {
+            return self.multiplier;
+        }
+        let progress = ((t - self.start) as f64 / self.ramp_s as f64).min(1.0);
+        1.0 + (self.multiplier - 1.0) * progress
+    }
 }
 
 /// Low-priority work that fills spare cores.
@@ -353,12 +378,8 @@ impl Scenario {
 
     /// Requests/s of service `s` from each region at `t`: its traces times the events under way.
     pub fn demand(&self, s: usize, t: i64) -> Vec<f64> {
-        let multiplier: f64 = self
-            .events
-            .iter()
-            .filter(|e| e.service.is_none_or(|x| x == s) && (e.start..e.end).contains(&t))
-            .map(|e| e.multiplier)
-            .product();
+        let multiplier: f64 =
+            self.events.iter().filter(|e| e.service.is_none_or(|x| x == s)).map(|e| e.factor(t)).product();
         self.services[s].demand.iter().map(|trace| trace.at(t).max(0.0) * multiplier).collect()
     }
 
@@ -367,6 +388,12 @@ impl Scenario {
         self.duration_s / u64::from(self.step_s)
     }
 }
+
+/// Smallest service-time coefficient of variation a scenario may give: below it the service
+/// time is all but constant, which the latency model does not represent.
+const MIN_CV: f64 = 0.1;
+/// Largest: beyond it two moments say little about the tail.
+const MAX_CV: f64 = 10.0;
 
 struct Validator<'a> {
     path: &'a Path,
@@ -650,6 +677,21 @@ impl Validator<'_> {
                 name: s.name.get_ref().clone(),
                 slo_p95_ms: self.number(&s.slo_p95_ms, &key("slo-p95-ms"), 0.0, true)?,
                 service_ms: self.number(&s.service_ms, &key("service-ms"), 0.0, true)?,
+                service_time_cv: match &s.service_time_cv {
+                    None => 1.0,
+                    Some(cv) => {
+                        let v = self.number(cv, &key("service-time-cv"), MIN_CV, false)?;
+                        if v > MAX_CV {
+                            return self.err(
+                                cv.span(),
+                                &key("service-time-cv"),
+                                format!("is {v}"),
+                                format!("use a coefficient of variation between {MIN_CV} and {MAX_CV}"),
+                            );
+                        }
+                        v
+                    }
+                },
                 cpu_per_replica: self.number(&s.cpu_per_replica, &key("cpu-per-replica"), 0.0, true)?,
                 memory_gib_per_replica: self.number(
                     &s.memory_gib_per_replica,
@@ -678,6 +720,10 @@ impl Validator<'_> {
                 start: at,
                 end: at + self.duration(&e.duration, &key("duration"))? as i64,
                 multiplier: self.number(&e.multiplier, &key("multiplier"), 0.0, false)?,
+                ramp_s: match &e.ramp {
+                    Some(ramp) => self.duration(ramp, &key("ramp"))?,
+                    None => 0,
+                },
                 announced: e.announced,
             });
         }

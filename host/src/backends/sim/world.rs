@@ -287,6 +287,7 @@ impl Simulator {
                 &service.routing,
                 &servers,
                 spec.service_ms / 1000.0,
+                spec.service_time_cv,
                 |c, r| sc.clusters[c].rtt_ms[r],
                 &mut routes,
             );
