@@ -1,6 +1,6 @@
 //! Capacity fixed at the peak: every cluster holds, all the time, the replicas the peak of the
-//! demand routed to it needs at the HPA's target utilisation, on the cheapest on-demand nodes
-//! that hold them. Each region is planned to its service's nearest home; an edge site keeps
+//! demand routed to it needs at the HPA's target utilisation, on the cheapest nodes that hold
+//! them (on-demand first, spot only beyond what on-demand may hold). Each region is planned to its service's nearest home; an edge site keeps
 //! the share of the peak its nodes hold (packed by CPU and memory) and the nearest cloud home
 //! is sized for the rest. Requests follow the plan, and the capacity that serves: what a
 //! cluster's missing replicas would have carried goes to the service's other homes.
@@ -56,10 +56,67 @@ fn nearest(scenario: &Scenario, r: usize, allowed: impl Fn(usize) -> bool) -> Op
         .min_by(|&a, &b| scenario.clusters[a].rtt_ms[r].total_cmp(&scenario.clusters[b].rtt_ms[r]))
 }
 
+/// The largest factor in [0, 1] (to 1e-6) for which `fits` holds, assuming it holds at 0 and,
+/// once it fails, keeps failing for larger factors.
+fn largest_fitting(fits: impl Fn(f64) -> bool) -> f64 {
+    if fits(1.0) {
+        return 1.0;
+    }
+    let (mut lo, mut hi) = (0.0, 1.0);
+    for _ in 0..20 {
+        let mid = 0.5 * (lo + hi);
+        if fits(mid) { lo = mid } else { hi = mid }
+    }
+    lo
+}
+
+/// Whether `count(s)` pods of each service pack onto `bins` (CPU and memory).
+fn packs(scenario: &Scenario, count: impl Fn(usize) -> u32, bins: &[(f64, f64)]) -> bool {
+    let pods: Vec<PodRequest> = scenario
+        .services
+        .iter()
+        .enumerate()
+        .flat_map(|(s, spec)| {
+            std::iter::repeat_n(
+                PodRequest { cpu: spec.cpu_per_replica, memory_gib: spec.memory_gib_per_replica },
+                count(s) as usize,
+            )
+        })
+        .collect();
+    pack(&pods, &mut bins.to_vec()).is_empty()
+}
+
+/// A cloud cluster's pools that hold the largest pod, on-demand before spot and cheapest per
+/// core first within each: where its fixed nodes come from, each filled to its `max-nodes`
+/// before the next (spot only when on-demand cannot hold the peak).
+fn cloud_pools(scenario: &Scenario, c: usize) -> Vec<usize> {
+    let cluster = &scenario.clusters[c];
+    let largest = scenario
+        .services
+        .iter()
+        .fold((0.0f64, 0.0f64), |a, s| (a.0.max(s.cpu_per_replica), a.1.max(s.memory_gib_per_replica)));
+    let offering = |p: usize| &scenario.offerings[cluster.pools[p].offering];
+    let per_core = |p: usize| offering(p).hourly_price / offering(p).vcpu;
+    let mut pools: Vec<usize> = (0..cluster.pools.len())
+        .filter(|&p| offering(p).vcpu >= largest.0 && offering(p).memory_gib >= largest.1)
+        .collect();
+    pools.sort_by(|&a, &b| {
+        offering(a).spot.cmp(&offering(b).spot).then(per_core(a).total_cmp(&per_core(b))).then(a.cmp(&b))
+    });
+    pools
+}
+
 impl StaticPeak {
-    /// The plan for `scenario`, its peaks read off the whole run. Each region goes to its
-    /// service's nearest home; where an edge site cannot hold the peak of everything sent to
-    /// it, the share it cannot hold goes to the service's nearest cloud home, all the time.
+    /// The plan for `scenario`, its peaks read off the whole run.
+    ///
+    /// 1. Each region goes to its service's nearest home.
+    /// 2. An edge site keeps the share of what is sent there whose peak packs onto its nodes
+    ///    (CPU and memory, one factor for every service there); the rest goes to the
+    ///    service's nearest cloud home.
+    /// 3. Every home gets the replicas its peak needs at the HPA's target utilisation.
+    /// 4. A cloud cluster whose pool cannot hold all of that even at its `max-nodes` scales
+    ///    every service there by one factor, so none is starved by the order pods are
+    ///    scheduled in.
     pub fn from_scenario(scenario: &Scenario) -> Self {
         let homes: Vec<Vec<bool>> =
             scenario.services.iter().map(|s| s.replicas.iter().map(|&n| n > 0).collect()).collect();
@@ -79,12 +136,13 @@ impl StaticPeak {
             })
             .collect();
         let target = HpaSpec::default().target_utilisation;
+        let needed = |s: usize, rps: f64| {
+            let spec = &scenario.services[s];
+            if rps > 0.0 { replicas_at(rps, spec.service_ms, spec.cpu_per_replica, target).max(1) } else { 0 }
+        };
         let peaks = routed_peaks(scenario, &weights);
         for (e, cluster) in scenario.clusters.iter().enumerate().filter(|(_, c)| c.kind == ClusterKind::Edge)
         {
-            // An edge site holds what packs onto its nodes, CPU and memory both; the share of
-            // every region sent there is scaled down by one factor until the peak packs, and
-            // the rest goes to the nearest cloud home.
             let nodes: Vec<(f64, f64)> = cluster
                 .pools
                 .iter()
@@ -93,31 +151,10 @@ impl StaticPeak {
                     std::iter::repeat_n((o.vcpu, o.memory_gib), p.nodes as usize)
                 })
                 .collect();
-            let packs = |keep: f64| {
-                let pods: Vec<PodRequest> = (0..scenario.services.len())
-                    .filter(|&s| peaks[s][e] > 0.0)
-                    .flat_map(|s| {
-                        let spec = &scenario.services[s];
-                        let n =
-                            replicas_at(keep * peaks[s][e], spec.service_ms, spec.cpu_per_replica, target)
-                                .max(1);
-                        std::iter::repeat_n(
-                            PodRequest { cpu: spec.cpu_per_replica, memory_gib: spec.memory_gib_per_replica },
-                            n as usize,
-                        )
-                    })
-                    .collect();
-                pack(&pods, &mut nodes.clone()).is_empty()
-            };
-            if packs(1.0) {
+            let keep = largest_fitting(|k| packs(scenario, |s| needed(s, k * peaks[s][e]), &nodes));
+            if keep >= 1.0 {
                 continue;
             }
-            let (mut lo, mut hi) = (0.0, 1.0);
-            for _ in 0..30 {
-                let mid = 0.5 * (lo + hi);
-                if packs(mid) { lo = mid } else { hi = mid }
-            }
-            let keep = lo;
             for (rows, home) in weights.iter_mut().zip(&homes) {
                 for (r, row) in rows.iter_mut().enumerate() {
                     if row[e] <= 0.0 {
@@ -134,111 +171,99 @@ impl StaticPeak {
             }
         }
         let peaks = routed_peaks(scenario, &weights);
-        let replicas: Vec<Vec<u32>> = scenario
-            .services
-            .iter()
-            .zip(&peaks)
-            .zip(&homes)
-            .map(|((spec, peak), home)| {
-                peak.iter()
-                    .zip(home)
-                    .zip(&scenario.clusters)
-                    .map(|((&rps, &h), cluster)| {
-                        let most: f64 = cluster
-                            .pools
-                            .iter()
-                            .map(|p| f64::from(p.max_nodes) * scenario.offerings[p.offering].vcpu)
-                            .sum();
-                        let n = replicas_at(rps, spec.service_ms, spec.cpu_per_replica, target).max(1);
-                        if h { n.min((most / spec.cpu_per_replica).floor() as u32) } else { 0 }
-                    })
-                    .collect()
-            })
+        let mut replicas: Vec<Vec<u32>> = (0..scenario.services.len())
+            .map(|s| (0..clusters).map(|c| if homes[s][c] { needed(s, peaks[s][c]) } else { 0 }).collect())
             .collect();
-        let nodes = scenario
-            .clusters
-            .iter()
-            .enumerate()
-            .map(|(c, cluster)| {
-                let mut counts: Vec<u32> = cluster.pools.iter().map(|p| p.nodes).collect();
-                if cluster.kind == ClusterKind::Edge {
-                    return counts;
+        let mut nodes: Vec<Vec<u32>> =
+            scenario.clusters.iter().map(|c| c.pools.iter().map(|p| p.nodes).collect()).collect();
+        for c in (0..clusters).filter(|&c| scenario.clusters[c].kind == ClusterKind::Cloud) {
+            let pools = cloud_pools(scenario, c);
+            let spec = &scenario.clusters[c];
+            let shape = |p: usize| {
+                let o = &scenario.offerings[spec.pools[p].offering];
+                (o.vcpu, o.memory_gib)
+            };
+            let bins: Vec<(f64, f64)> = pools
+                .iter()
+                .flat_map(|&p| std::iter::repeat_n(shape(p), spec.pools[p].max_nodes as usize))
+                .collect();
+            // Max-min fair when the peak does not fit: every service keeps what it needs up to
+            // one common number of cores, so a spiky service cannot crowd out a steady one.
+            let need: Vec<u32> = replicas.iter().map(|row| row[c]).collect();
+            let most = need
+                .iter()
+                .zip(&scenario.services)
+                .map(|(&n, sp)| f64::from(n) * sp.cpu_per_replica)
+                .fold(0.0, f64::max);
+            let capped = |k: f64, s: usize| {
+                let cores = k * most;
+                let sp = &scenario.services[s];
+                need[s].min(((cores / sp.cpu_per_replica).floor() as u32).max(u32::from(need[s] > 0)))
+            };
+            let level = largest_fitting(|k| packs(scenario, |s| capped(k, s), &bins));
+            for (s, row) in replicas.iter_mut().enumerate() {
+                row[c] = capped(level, s);
+            }
+            // Nodes: the bins the pods land on, per pool.
+            let pods: Vec<PodRequest> = scenario
+                .services
+                .iter()
+                .enumerate()
+                .flat_map(|(s, sp)| {
+                    std::iter::repeat_n(
+                        PodRequest { cpu: sp.cpu_per_replica, memory_gib: sp.memory_gib_per_replica },
+                        replicas[s][c] as usize,
+                    )
+                })
+                .collect();
+            let mut filled = bins.clone();
+            pack(&pods, &mut filled);
+            nodes[c].iter_mut().for_each(|n| *n = 0);
+            let mut k = 0;
+            for &p in &pools {
+                for _ in 0..spec.pools[p].max_nodes {
+                    if filled[k] != bins[k] {
+                        nodes[c][p] += 1;
+                    }
+                    k += 1;
                 }
-                let pods: Vec<PodRequest> = scenario
-                    .services
-                    .iter()
-                    .zip(&replicas)
-                    .flat_map(|(spec, r)| {
-                        std::iter::repeat_n(
-                            PodRequest { cpu: spec.cpu_per_replica, memory_gib: spec.memory_gib_per_replica },
-                            r[c] as usize,
-                        )
-                    })
-                    .collect();
-                // The cheapest on-demand pool per core that holds the largest pod.
-                let largest =
-                    pods.iter().fold((0.0f64, 0.0f64), |a, p| (a.0.max(p.cpu), a.1.max(p.memory_gib)));
-                let Some(pool) = (0..cluster.pools.len())
-                    .filter(|&p| {
-                        let o = &scenario.offerings[cluster.pools[p].offering];
-                        !o.spot && o.vcpu >= largest.0 && o.memory_gib >= largest.1
-                    })
-                    .min_by(|&a, &b| {
-                        let per_core = |p: usize| {
-                            let o = &scenario.offerings[cluster.pools[p].offering];
-                            o.hourly_price / o.vcpu
-                        };
-                        per_core(a).total_cmp(&per_core(b))
-                    })
-                else {
-                    return counts;
-                };
-                let o = &scenario.offerings[cluster.pools[pool].offering];
-                let mut needed = 0;
-                let mut left = pods;
-                while !left.is_empty() && needed < cluster.pools[pool].max_nodes {
-                    let mut bins = vec![(o.vcpu, o.memory_gib)];
-                    left = pack(&left, &mut bins);
-                    needed += 1;
-                }
-                counts.iter_mut().for_each(|n| *n = 0);
-                counts[pool] = needed;
-                counts
-            })
-            .collect();
+            }
+        }
         Self { replicas, nodes, homes, weights }
     }
 
     /// Routing as planned, following the capacity that serves: a cluster with fewer ready
     /// replicas than planned (pods that could not start, a site that is down) keeps only the
-    /// share its ready replicas carry, and the rest goes to the service's other homes that are
-    /// up, in proportion to their ready replicas (to the nearest home up when none is ready).
+    /// share its ready replicas carry, and the rest fails over to the nearest home that is up
+    /// with all its planned replicas ready (or, failing that, any ready at all).
     pub fn routing(&self, o: &Observation) -> Vec<Decision> {
         let mut decisions = Vec::new();
         for (s, service) in o.services.iter().enumerate() {
-            let ready: Vec<f64> = (0..o.clusters.len())
+            let carried: Vec<f64> = (0..o.clusters.len())
                 .map(|c| {
-                    let up = o.clusters[c].up && self.homes[s][c];
-                    if up { f64::from(service.placements[c].ready) * service.cpu_per_replica } else { 0.0 }
+                    let planned = f64::from(self.replicas[s][c]);
+                    if !o.clusters[c].up || !self.homes[s][c] || planned <= 0.0 {
+                        return 0.0;
+                    }
+                    (f64::from(service.placements[c].ready) / planned).min(1.0)
                 })
                 .collect();
             for (r, region) in o.regions.iter().enumerate() {
                 let mut row = self.weights[s][r].clone();
                 let mut moved = 0.0;
                 for c in 0..row.len() {
-                    let planned = f64::from(self.replicas[s][c]) * service.cpu_per_replica;
-                    let carried = if planned > 0.0 { (ready[c] / planned).min(1.0) } else { 0.0 };
-                    moved += row[c] * (1.0 - carried);
-                    row[c] *= carried;
+                    moved += row[c] * (1.0 - carried[c]);
+                    row[c] *= carried[c];
                 }
                 if moved > 0.0 {
-                    let total: f64 = ready.iter().sum();
-                    if total > 0.0 {
-                        row.iter_mut().zip(&ready).for_each(|(w, x)| *w += moved * x / total);
-                    } else if let Some(h) = (0..o.clusters.len())
+                    let by_rtt =
+                        |a: &usize, b: &usize| o.clusters[*a].rtt_ms[r].total_cmp(&o.clusters[*b].rtt_ms[r]);
+                    let full = (0..o.clusters.len()).filter(|&c| carried[c] >= 1.0).min_by(by_rtt);
+                    let any = (0..o.clusters.len()).filter(|&c| carried[c] > 0.0).min_by(by_rtt);
+                    let up = (0..o.clusters.len())
                         .filter(|&c| self.homes[s][c] && o.clusters[c].up)
-                        .min_by(|&a, &b| o.clusters[a].rtt_ms[r].total_cmp(&o.clusters[b].rtt_ms[r]))
-                    {
+                        .min_by(by_rtt);
+                    if let Some(h) = full.or(any).or(up) {
                         row[h] += moved;
                     }
                 }
