@@ -17,8 +17,9 @@ pub struct SimulateArgs {
     /// Scenario file (default: the configuration's `[backend] scenario`).
     #[arg(long)]
     scenario: Option<PathBuf>,
-    /// Policies to run: `predictive` (Foresight, as the configuration wires it), `hpa`,
-    /// `kube-default`, `static-peak`. Default: all four.
+    /// Policies to run: `predictive` (Foresight, as the configuration wires it), `reactive`
+    /// (its planner fed only what is observed now), `oracle` (its planner fed the true future),
+    /// `hpa`, `karpenter`, `kube-default`, `static-peak`. Default: all but `kube-default`.
     #[arg(long = "policy", num_args = 1.., value_parser = parse_policy)]
     policies: Vec<PolicyName>,
     /// Seed for the scenario's randomness (default: the scenario's own).
@@ -62,7 +63,8 @@ pub fn run(args: &SimulateArgs, config: &Config) -> anyhow::Result<ExitCode> {
     if let Some(name) = args.federate_cold_start.as_deref().filter(|n| scenario.cluster_index(n).is_none()) {
         return Err(crate::simulate::federated::FederatedError::UnknownCluster(name.into()).into());
     }
-    let policies = if args.policies.is_empty() { PolicyName::ALL.to_vec() } else { dedup(&args.policies) };
+    let policies =
+        if args.policies.is_empty() { PolicyName::DEFAULT.to_vec() } else { dedup(&args.policies) };
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating --out {}", args.out.display()))?;
     let ticks = scenario.ticks();
     let bar =
@@ -107,11 +109,26 @@ pub fn run(args: &SimulateArgs, config: &Config) -> anyhow::Result<ExitCode> {
             r.control_cpu_seconds
         );
     }
+    let ratio = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.3}"));
     for (name, c) in &report.comparison {
         println!(
             "predictive vs {name}: SLO-violation minutes ×{}, cost ×{:.3}",
-            c.slo_violation_ratio.map_or("-".into(), |r| format!("{r:.3}")),
+            ratio(c.slo_violation_ratio),
             c.cost_ratio
+        );
+    }
+    if let Some(v) = &report.value_of_prediction {
+        println!(
+            "value of prediction (predictive / reactive): SLO-violation minutes ×{}, cost ×{:.3}",
+            ratio(v.slo_violation_ratio),
+            v.cost_ratio
+        );
+    }
+    if let Some(room) = report.oracle_headroom_minutes {
+        println!(
+            "oracle gap closed: {} of the {room:.0} violation minutes perfect foresight saves over reacting; cost {}",
+            ratio(report.oracle_gap_closed),
+            ratio(report.oracle_gap_closed_cost)
         );
     }
     println!("report: {}", args.out.join("report.html").display());

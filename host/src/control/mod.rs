@@ -282,6 +282,12 @@ impl Daemon {
         });
     }
 
+    /// Whether this daemon's forecasts come from the forecaster role and are scored (not a
+    /// baseline, nor a reference fed observed or true demand).
+    pub fn tracks_accuracy(&self) -> bool {
+        self.baseline.is_none() && self.demand_source == DemandSource::Forecast
+    }
+
     /// The roles, for status and metrics.
     pub fn roles(&self) -> &Roles {
         &self.roles

@@ -10,6 +10,45 @@ use super::report::Report;
 use super::timeline::{BAND_LEAD_S, Timeline};
 use crate::backends::sim::Scenario;
 
+/// The first table: predictive against each alternative, what prediction itself is worth and
+/// how much of what perfect foresight would save it captures.
+fn skeptic(html: &mut String, report: &Report) -> std::fmt::Result {
+    let ratio = |v: Option<f64>| v.map_or("–".to_owned(), |r| format!("{r:.3}"));
+    html.push_str(
+        "<h2>Predictive against the alternatives</h2><p class=\"note\">Ratios are predictive over the other \
+         policy: below 1 is better for predictive. The oracle gap closed is (reactive − predictive) / (reactive − \
+         oracle): the share of what perfect foresight saves over reacting that the forecasts save.</p>\
+         <table><tr><th>against</th><th>SLO-violation minutes (ratio)</th><th>cost (ratio)</th></tr>",
+    );
+    if let Some(v) = &report.value_of_prediction {
+        write!(
+            html,
+            "<tr><td>reactive — the value of prediction</td><td>{}</td><td>{:.3}</td></tr>",
+            ratio(v.slo_violation_ratio),
+            v.cost_ratio
+        )?;
+    }
+    for (name, c) in report.comparison.iter().filter(|(n, _)| n.as_str() != "reactive") {
+        write!(
+            html,
+            "<tr><td>{name}</td><td>{}</td><td>{:.3}</td></tr>",
+            ratio(c.slo_violation_ratio),
+            c.cost_ratio
+        )?;
+    }
+    if report.oracle_headroom_minutes.is_some() {
+        write!(
+            html,
+            "<tr><td>oracle gap closed ({} minutes between reacting and perfect foresight)</td><td>{}</td><td>{}</td></tr>",
+            report.oracle_headroom_minutes.map_or("–".into(), |m| format!("{m:.0}")),
+            ratio(report.oracle_gap_closed),
+            ratio(report.oracle_gap_closed_cost)
+        )?;
+    }
+    html.push_str("</table>");
+    Ok(())
+}
+
 /// Steps per plotted point: a week of minutes would make every chart megabytes of SVG.
 const BUCKET: usize = 10;
 const WIDTH: u32 = 960;
@@ -23,7 +62,9 @@ fn colour(i: usize) -> RGBColor {
         RGBColor(255, 127, 14),
         RGBColor(44, 160, 44),
         RGBColor(148, 103, 189),
-    ][i % 5]
+        RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+    ][i % 7]
 }
 
 fn bucket(values: &[f64], reduce: fn(&[f64]) -> f64) -> Vec<f64> {
@@ -156,11 +197,16 @@ pub fn render(report: &Report, runs: &[PolicyRun], scenario: &Scenario) -> anyho
          <h1>{title}</h1><p>{}</p>\
          <p>Each policy ran the same simulated week: the same demand (from real public traces), the same \
          spot interruptions and outages, the same seed. <b>predictive</b> is Foresight: it forecasts demand \
-         and provisions ahead of it. <b>hpa</b> and <b>kube-default</b> are what Kubernetes does out of the box \
-         (the Horizontal Pod Autoscaler with the cluster-autoscaler; they react to load after it arrives). \
-         <b>static-peak</b> keeps enough capacity for the week's peak all the time.</p>",
+         and provisions ahead of it. <b>reactive</b> is the same planner, routing, placement and cost model fed \
+         only what is observed now, so the difference to it is what prediction is worth; <b>oracle</b> is the same \
+         planner fed the demand that really came, the limit for this planner. <b>hpa</b> is the Horizontal Pod \
+         Autoscaler with the cluster-autoscaler behind a locality-aware load balancer that spills over; \
+         <b>karpenter</b> is the same with Karpenter's provisioning and consolidation; <b>kube-default</b> is \
+         <b>hpa</b> with kube-scheduler's default scoring; <b>static-peak</b> keeps enough capacity for the \
+         week's peak all the time.</p>",
         escape(&scenario.description)
     )?;
+    skeptic(&mut html, report)?;
     html.push_str(
         "<h2>Results</h2><table><tr><th>policy</th><th>SLO-violation minutes</th><th>dropped requests</th>\
          <th>p95 latency, ms</th><th>cost, USD</th><th>mean CPU utilisation</th><th>spot interruptions</th>\

@@ -19,9 +19,26 @@ pub struct Report {
     pub seed: u64,
     /// Per policy, by name.
     pub policies: BTreeMap<String, PolicyReport>,
-    /// Foresight's policy against each baseline that ran: ratios of SLO-violation minutes
-    /// and of cost (predictive / baseline).
+    /// Foresight's policy against every other policy that ran: ratios of SLO-violation
+    /// minutes and of cost (predictive / other).
     pub comparison: BTreeMap<String, Comparison>,
+    /// The same for each of Foresight's planner policies (`predictive`, `reactive`,
+    /// `oracle`) against each baseline: what the planner buys without a forecast
+    /// (`reactive`) and at best (`oracle`), beside what it buys with one.
+    pub comparison_by_policy: BTreeMap<String, BTreeMap<String, Comparison>>,
+    /// Predictive against reactive — the same planner without a forecast: what prediction
+    /// itself is worth. `None` unless both ran.
+    pub value_of_prediction: Option<Comparison>,
+    /// (V_reactive − V_predictive) / (V_reactive − V_oracle) over SLO-violation minutes: the
+    /// share of what perfect foresight would save over reacting that the forecasts save.
+    /// `None` unless all three ran and the oracle has fewer violations than reactive.
+    pub oracle_gap_closed: Option<f64>,
+    /// The same over cost: (C_reactive − C_predictive) / (C_reactive − C_oracle). `None`
+    /// unless all three ran and the oracle's cost differs from reactive's.
+    pub oracle_gap_closed_cost: Option<f64>,
+    /// V_reactive − V_oracle: how many violation minutes perfect foresight saves over
+    /// reacting, so a gap closed over a handful of minutes is read as such.
+    pub oracle_headroom_minutes: Option<f64>,
 }
 
 /// Predictive against one baseline.
@@ -158,7 +175,8 @@ impl PolicyReport {
             .map(|(b, c)| b / c)
             .collect();
         let forecasting = timeline.floor_cores.iter().any(|x| x.is_finite());
-        let forecast_accuracy = forecasting.then(|| {
+        // The references (observed now, the oracle) plan from demand they did not forecast.
+        let forecast_accuracy = (forecasting && daemon.tracks_accuracy()).then(|| {
             daemon
                 .forecast_accuracy()
                 .into_iter()
@@ -244,25 +262,70 @@ fn on_demand_core_price(scenario: &Scenario) -> Option<f64> {
         .min_by(f64::total_cmp)
 }
 
+impl Comparison {
+    /// `ours` against `theirs`.
+    pub fn of(ours: &PolicyReport, theirs: &PolicyReport) -> Self {
+        Self {
+            slo_violation_ratio: (theirs.slo_violation_minutes > 0.0)
+                .then(|| ours.slo_violation_minutes / theirs.slo_violation_minutes),
+            cost_ratio: ours.cost_usd / theirs.cost_usd,
+        }
+    }
+}
+
+/// (reactive − predictive) / (reactive − oracle), when the denominator is not ~0.
+fn gap_closed(reactive: f64, predictive: f64, oracle: f64) -> Option<f64> {
+    let room = reactive - oracle;
+    (room.abs() > 1e-9).then(|| (reactive - predictive) / room)
+}
+
 impl Report {
     /// The report of runs on one scenario and seed.
     pub fn new(scenario: &str, seed: u64, runs: &[(PolicyName, PolicyReport)]) -> Self {
         let policies: BTreeMap<String, PolicyReport> =
             runs.iter().map(|(p, r)| (p.as_str().to_owned(), r.clone())).collect();
+        let get = |p: PolicyName| policies.get(p.as_str());
         let mut comparison = BTreeMap::new();
-        if let Some(ours) = policies.get(PolicyName::Predictive.as_str()) {
+        if let Some(ours) = get(PolicyName::Predictive) {
             for (name, theirs) in policies.iter().filter(|(n, _)| *n != PolicyName::Predictive.as_str()) {
-                comparison.insert(
-                    name.clone(),
-                    Comparison {
-                        slo_violation_ratio: (theirs.slo_violation_minutes > 0.0)
-                            .then(|| ours.slo_violation_minutes / theirs.slo_violation_minutes),
-                        cost_ratio: ours.cost_usd / theirs.cost_usd,
-                    },
-                );
+                comparison.insert(name.clone(), Comparison::of(ours, theirs));
             }
         }
-        Self { scenario: scenario.to_owned(), seed, policies, comparison }
+        let mut comparison_by_policy = BTreeMap::new();
+        for planner in [PolicyName::Predictive, PolicyName::Reactive, PolicyName::Oracle] {
+            let Some(ours) = get(planner) else { continue };
+            let against: BTreeMap<String, Comparison> = runs
+                .iter()
+                .filter(|(p, _)| p.baseline().is_some())
+                .map(|(p, theirs)| (p.as_str().to_owned(), Comparison::of(ours, theirs)))
+                .collect();
+            if !against.is_empty() {
+                comparison_by_policy.insert(planner.as_str().to_owned(), against);
+            }
+        }
+        let (p, r, o) = (get(PolicyName::Predictive), get(PolicyName::Reactive), get(PolicyName::Oracle));
+        let value_of_prediction = p.zip(r).map(|(p, r)| Comparison::of(p, r));
+        let three = p.zip(r).zip(o).map(|((p, r), o)| (p, r, o));
+        let oracle_gap_closed = three
+            .filter(|(_, r, o)| r.slo_violation_minutes > o.slo_violation_minutes)
+            .and_then(|(p, r, o)| {
+                gap_closed(r.slo_violation_minutes, p.slo_violation_minutes, o.slo_violation_minutes)
+            });
+        let oracle_gap_closed_cost =
+            three.and_then(|(p, r, o)| gap_closed(r.cost_usd, p.cost_usd, o.cost_usd));
+        let oracle_headroom_minutes =
+            three.map(|(_, r, o)| r.slo_violation_minutes - o.slo_violation_minutes);
+        Self {
+            scenario: scenario.to_owned(),
+            seed,
+            policies,
+            comparison,
+            comparison_by_policy,
+            value_of_prediction,
+            oracle_gap_closed,
+            oracle_gap_closed_cost,
+            oracle_headroom_minutes,
+        }
     }
 }
 
@@ -280,6 +343,48 @@ mod tests {
         let v = [(f64::INFINITY, 5.0), (20.0, 1.0), (99.0, 0.0)];
         assert_eq!(weighted_quantile(v.into_iter(), 0.95), Some(20.0));
         assert_eq!(weighted_quantile(std::iter::empty(), 0.95), None);
+    }
+
+    fn figures(minutes: f64, cost: f64) -> PolicyReport {
+        PolicyReport {
+            slo_violation_minutes: minutes,
+            slo_violation_minutes_by_service: BTreeMap::new(),
+            dropped_requests: 0.0,
+            p95_latency_ms: Latency { overall: None, services: BTreeMap::new() },
+            cost_usd: cost,
+            mean_cpu_utilisation: 0.0,
+            spot_interruptions: 0,
+            control_cpu_seconds: 0.0,
+            forecast_accuracy: None,
+            latency_prediction: None,
+            commitment: None,
+            ticks: 0,
+        }
+    }
+
+    #[test]
+    fn the_skeptics_figures_by_hand() {
+        let runs = [
+            (PolicyName::Predictive, figures(300.0, 110.0)),
+            (PolicyName::Reactive, figures(1000.0, 100.0)),
+            (PolicyName::Oracle, figures(100.0, 120.0)),
+            (PolicyName::Hpa, figures(2000.0, 125.0)),
+        ];
+        let r = Report::new("s", 7, &runs);
+        let v = r.value_of_prediction.expect("both ran");
+        assert_eq!((v.slo_violation_ratio, v.cost_ratio), (Some(0.3), 1.1));
+        // Reacting loses 900 minutes to perfect foresight; the forecasts win back 700 of them.
+        assert!((r.oracle_gap_closed.unwrap() - 700.0 / 900.0).abs() < 1e-12);
+        assert!((r.oracle_gap_closed_cost.unwrap() - 0.5).abs() < 1e-12);
+        assert_eq!(r.oracle_headroom_minutes, Some(900.0));
+        assert_eq!(r.comparison["hpa"].slo_violation_ratio, Some(0.15));
+        assert_eq!(r.comparison_by_policy["reactive"]["hpa"].slo_violation_ratio, Some(0.5));
+        assert!(!r.comparison_by_policy["oracle"].contains_key("reactive"), "baselines only");
+        // An oracle no better than reacting leaves nothing to close.
+        let runs = [runs[0].clone(), runs[1].clone(), (PolicyName::Oracle, figures(1000.0, 100.0))];
+        let r = Report::new("s", 7, &runs);
+        assert_eq!((r.oracle_gap_closed, r.oracle_gap_closed_cost), (None, None));
+        assert!(Report::new("s", 7, &runs[..1]).value_of_prediction.is_none());
     }
 
     #[test]
