@@ -232,7 +232,7 @@ impl Running {
                 }
             }
             (PluginKind::CostModel, _, Some(cost_model), Some(f)) => {
-                plan_nodes(o, f, live_decisions, &[], cost_model)
+                plan_nodes(o, f, live_decisions, &[], &[], &|cluster| observer.nodes(cluster), cost_model)
             }
             // A candidate scorer ranks clusters and nodes for the live forecast.
             (PluginKind::Scorer, _, _, Some(f)) if self.scorer.is_some() => {

@@ -376,12 +376,20 @@ impl Daemon {
                     &decisions,
                     &self.roles.scorer,
                 );
-                let nodes =
-                    plan_nodes(&observation, f, &decisions, self.planner.shares(), &self.roles.cost_model);
+                let nodes = plan_nodes(
+                    &observation,
+                    f,
+                    &decisions,
+                    self.planner.shares(),
+                    self.planner.stretch(),
+                    &|cluster| self.world.observer().nodes(cluster),
+                    &self.roles.cost_model,
+                );
                 decisions.extend(placements);
                 decisions.extend(nodes);
                 let plan = Plan { decisions };
-                self.last_impact = Some(crate::decide::impact::predict_p95(&observation, &plan, f));
+                self.last_impact =
+                    Some(crate::decide::impact::predict_p95(&observation, &plan, f, self.planner.stretch()));
                 plan
             }
             (None, Some(Err(faults))) => {

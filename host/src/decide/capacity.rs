@@ -5,18 +5,78 @@ use foresight_sdk::{ClusterDemand, PlanRequest};
 
 use super::{Decision, Reason};
 use crate::act::Action;
-use crate::observe::{ClusterKind, Observation};
+use crate::observe::{ClusterKind, NodeView, Observation};
 use crate::plugins::{Guarded, PlanPolicy, validate};
 use crate::predict::Forecasts;
 
 use super::sizing::{SLO_MARGIN, replicas_for_slo};
 
-/// Node decisions for every cloud cluster whose plan changes a pool now.
+/// What a cluster's ready nodes hold, for deciding what can be released without stranding
+/// pods: cores in use per node of each pool (emptiest first, the order the backends release
+/// in) and the cores the pods waiting for a node need.
+struct Occupancy {
+    /// Per pool, (used, free) cores of each ready node, emptiest first.
+    pools: Vec<Vec<(f64, f64)>>,
+    /// Free cores on every ready node that stays.
+    free: f64,
+    /// Cores of pods that wait for room: pending now, or added by this tick's replica decisions.
+    waiting: f64,
+}
+
+impl Occupancy {
+    fn new(o: &Observation, c: usize, nodes: &[NodeView], replica_decisions: &[Decision]) -> Self {
+        let cluster = &o.clusters[c];
+        let mut pools = vec![Vec::new(); cluster.pools.len()];
+        let mut ordered: Vec<&NodeView> = nodes.iter().collect();
+        ordered.sort_by_key(|n| n.pods);
+        for n in ordered {
+            if let Some(p) = pools.get_mut(n.pool as usize) {
+                p.push((n.cpu - n.cpu_free, n.cpu_free));
+            }
+        }
+        let waiting = o
+            .services
+            .iter()
+            .map(|s| {
+                let p = &s.placements[c];
+                let target =
+                    super::replicas_set(replica_decisions, &s.name, &cluster.name).unwrap_or(p.total());
+                f64::from(p.waiting_at(target)) * s.cpu_per_replica
+            })
+            .sum();
+        Self { free: nodes.iter().map(|n| n.cpu_free).sum(), pools, waiting }
+    }
+
+    /// How many of `wanted` releases from `pool` go through: nodes still on their way are
+    /// cancelled freely; a ready node goes only if the pods on it, and those waiting, still
+    /// fit in the free room of the nodes that stay (make before break). Consumes what it allows.
+    fn releasable(&mut self, pool: usize, provisioning: u32, wanted: u32) -> u32 {
+        let cancelled = wanted.min(provisioning);
+        let mut allowed = cancelled;
+        let nodes = &mut self.pools[pool];
+        while allowed < wanted && !nodes.is_empty() {
+            let (used, free) = nodes[0];
+            if used + self.waiting > self.free - free + 1e-9 {
+                break;
+            }
+            self.free -= free + used;
+            nodes.remove(0);
+            allowed += 1;
+        }
+        allowed
+    }
+}
+
+/// Node decisions for every cloud cluster whose plan changes a pool now. A release that would
+/// leave pods with nowhere to run is cut to what can go (`nodes(cluster)` reports the ready
+/// nodes; without them nothing ready is released).
 pub fn plan_nodes(
     o: &Observation,
     f: &Forecasts,
     replica_decisions: &[Decision],
     shares: &[Vec<Vec<f64>>],
+    stretch: &[f64],
+    nodes: &dyn Fn(&str) -> Option<Vec<NodeView>>,
     cost_model: &Guarded<dyn PlanPolicy>,
 ) -> Vec<Decision> {
     let clouds: Vec<usize> = (0..o.clusters.len())
@@ -40,7 +100,7 @@ pub fn plan_nodes(
                     .filter(|&r| shares.get(s).is_some_and(|x| x[r][c] > 0.0))
                     .map(|r| o.clusters[c].rtt_ms[r])
                     .fold(0.0, f64::max);
-                let budget = SLO_MARGIN * service.slo_p95_ms - rtt;
+                let budget = (SLO_MARGIN * service.slo_p95_ms - rtt) / super::sizing::stretch_of(stretch, s);
                 for (h, &horizon) in f.horizons.iter().enumerate() {
                     for (k, &q) in f.quantiles.iter().enumerate() {
                         // Spread as the plan spreads it (the current routing until there is one).
@@ -72,9 +132,12 @@ pub fn plan_nodes(
     let mut decisions = Vec::new();
     for (plan, &c) in served.value.iter().zip(&clouds) {
         let cluster = &o.clusters[c];
+        let mut occupancy =
+            Occupancy::new(o, c, &nodes(&cluster.name).unwrap_or_default(), replica_decisions);
         for step in plan.steps.iter().filter(|s| s.request_in_s < o.step_s) {
             let pool = &cluster.pools[step.offering as usize];
             let have = pool.ready + pool.provisioning;
+            let mut guardrail = None;
             let (action, verb, count) = if step.nodes > have {
                 let n = step.nodes - have;
                 (
@@ -87,7 +150,17 @@ pub fn plan_nodes(
                     n,
                 )
             } else if step.nodes < have {
-                let n = have - step.nodes;
+                let wanted = have - step.nodes;
+                let n = occupancy.releasable(step.offering as usize, pool.provisioning, wanted);
+                if n < wanted {
+                    guardrail = Some(format!(
+                        "make before break: {} of the {wanted} nodes hold pods with nowhere else to run",
+                        wanted - n
+                    ));
+                }
+                if n == 0 {
+                    continue;
+                }
                 (
                     Action::ReleaseNodes {
                         cluster: cluster.name.clone(),
@@ -107,14 +180,17 @@ pub fn plan_nodes(
                 reason: Reason {
                     summary: format!(
                         "{verb} {count} × {} in {}: {have} → {} nodes; plan costs {:.2}/h for the forecast cores",
-                        pool.offering.name, cluster.name, step.nodes, plan.hourly_cost
+                        pool.offering.name,
+                        cluster.name,
+                        if verb == "release" { have - count } else { step.nodes },
+                        plan.hourly_cost
                     ),
                     plugins: f.by.iter().cloned().chain([served.by.clone()]).collect(),
                     quantile: f.quantiles.last().copied(),
                     horizon_s: f.horizons.last().copied(),
                     forecast: cores,
                     observed: Some(cluster.cpu_allocated),
-                    guardrail: None,
+                    guardrail,
                 },
             });
         }

@@ -11,7 +11,7 @@ use crate::predict::Forecasts;
 /// Predicted p95 per service, ms, over the step after `plan`: its routing, the replicas that
 /// serve during the step (ready ones, fewer where the plan scales in) and the median forecast
 /// demand one step ahead. Infinite where demand would find no serving replica.
-pub fn predict_p95(o: &Observation, plan: &Plan, f: &Forecasts) -> Vec<f64> {
+pub fn predict_p95(o: &Observation, plan: &Plan, f: &Forecasts, stretch: &[f64]) -> Vec<f64> {
     o.services
         .iter()
         .enumerate()
@@ -44,18 +44,28 @@ pub fn predict_p95(o: &Observation, plan: &Plan, f: &Forecasts) -> Vec<f64> {
                 }
             }
             let demand: Vec<f64> = (0..o.regions.len()).map(|r| f.at(s, r, o.step_s, 0.5)).collect();
-            p95_of(o, s, &routing, &serving, &demand)
+            p95_of(o, s, &routing, &serving, &demand, super::sizing::stretch_of(stretch, s))
         })
         .collect()
 }
 
-/// p95 of service `s` with these routes, serving replicas and demand per region.
-pub fn p95_of(o: &Observation, s: usize, routing: &[Vec<f64>], serving: &[u32], demand: &[f64]) -> f64 {
+/// p95 of service `s` with these routes, serving replicas and demand per region, every
+/// response time `stretch` times the M/M/c model's (arrivals at λ/stretch served in
+/// stretch·s: the same utilisation, the response time scaled).
+pub fn p95_of(
+    o: &Observation,
+    s: usize,
+    routing: &[Vec<f64>],
+    serving: &[u32],
+    demand: &[f64],
+    stretch: f64,
+) -> f64 {
     let service = &o.services[s];
     let servers_per_replica = service.cpu_per_replica.floor().max(1.0) as u32;
     let servers: Vec<u32> =
         o.clusters.iter().zip(serving).map(|(c, n)| if c.up { n * servers_per_replica } else { 0 }).collect();
     let rtt = |c: usize, r: usize| o.clusters[c].rtt_ms[r];
-    // The planner's own model: M/M/c, whatever the world's service times are like.
-    serve(demand, routing, &servers, service.service_ms / 1000.0, 1.0, rtt, &mut Vec::new()).p95_ms
+    let demand: Vec<f64> = demand.iter().map(|d| d / stretch).collect();
+    // The planner's own model: M/M/c, stretched by what it has measured.
+    serve(&demand, routing, &servers, service.service_ms * stretch / 1000.0, 1.0, rtt, &mut Vec::new()).p95_ms
 }

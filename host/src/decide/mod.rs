@@ -2,6 +2,7 @@
 //! (sized by the queueing model, clipped by guardrails) and nodes per cluster (from the
 //! cost-model role). Every action carries the reason it was taken.
 
+mod calibration;
 mod capacity;
 pub mod impact;
 pub mod lead_time;
@@ -52,6 +53,7 @@ pub struct Plan {
     pub decisions: Vec<Decision>,
 }
 
+pub use calibration::Calibration;
 pub use capacity::plan_nodes;
 
 /// Sends region `r`'s requests for service `s` to the clusters with a positive weight in `row`

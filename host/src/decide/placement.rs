@@ -35,7 +35,12 @@ pub fn cluster_ranks(
                     let workload = Workload {
                         service: service.name.clone(),
                         regions: vec![o.regions[r].clone()],
-                        demand: vec![f.at(s, r, service.startup_s + o.step_s, 0.9)],
+                        demand: vec![f.at(
+                            s,
+                            r,
+                            super::lead_time::replica_lead_s(service.startup_s, o.step_s),
+                            0.9,
+                        )],
                         slo_p95_ms: service.slo_p95_ms,
                         service_ms: service.service_ms,
                         cpu_request: service.cpu_per_replica,

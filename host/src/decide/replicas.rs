@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 
+use super::calibration::Calibration;
 use super::routing::{self, Assignment};
 use super::sizing::{MAX_UTILISATION, SLO_MARGIN, replicas_for_slo, rps_within};
 use super::{Decision, Reason};
@@ -35,6 +36,9 @@ const ROUTING_TOLERANCE: f64 = 0.02;
 pub struct ReplicaPlanner {
     last_scale_in: HashMap<(String, String), i64>,
     shares: Vec<Vec<Vec<f64>>>,
+    calibration: Calibration,
+    /// Per service of the last observation, its response-time stretch.
+    stretch: Vec<f64>,
 }
 
 /// Replicas needed to serve `rps` with each replica's servers busy `utilisation` of the time.
@@ -91,6 +95,12 @@ impl ReplicaPlanner {
         &self.shares
     }
 
+    /// Per service of the last plan's observation, how much longer its responses are than
+    /// the M/M/c model says ([`Calibration`]): node planning and latency prediction read it.
+    pub fn stretch(&self) -> &[f64] {
+        &self.stretch
+    }
+
     /// Routing and replica decisions for every service and cluster that needs a change.
     /// `rank(s, r, c)` orders clusters of one kind for a region (lower first).
     pub fn plan(
@@ -100,7 +110,10 @@ impl ReplicaPlanner {
         guardrails: &Guardrails,
         rank: &dyn Fn(usize, usize, usize) -> f64,
     ) -> Vec<Decision> {
-        let candidates = routing::candidates(o, rank);
+        self.calibration.observe(o);
+        self.stretch = o.services.iter().map(|s| self.calibration.factor(&s.name)).collect();
+        let stretch = self.stretch.clone();
+        let candidates = routing::candidates(o, &stretch, rank);
         let lead = |s: usize| super::lead_time::replica_lead_s(o.services[s].startup_s, o.step_s);
         let planned_demand: Vec<Vec<f64>> = (0..o.services.len())
             .map(|s| {
@@ -108,7 +121,9 @@ impl ReplicaPlanner {
                 // who allows a forecast alone to scale in gets the forecast alone.
                 (0..o.regions.len())
                     .map(|r| {
-                        let forecast = f.at(s, r, lead(s), QUANTILE);
+                        // Up to the step new replicas first serve: replicas removed now could
+                        // not be back any sooner.
+                        let forecast = f.peak(s, r, o.step_s, lead(s), QUANTILE);
                         if guardrails.scale_in_on_forecast {
                             forecast
                         } else {
@@ -118,7 +133,8 @@ impl ReplicaPlanner {
                     .collect()
             })
             .collect();
-        let planned = routing::assign(o, &candidates, &planned_demand, &mut routing::plannable_cores(o));
+        let planned =
+            routing::assign(o, &stretch, &candidates, &planned_demand, &mut routing::plannable_cores(o));
         self.shares = planned
             .iter()
             .zip(&planned_demand)
@@ -263,7 +279,7 @@ impl ReplicaPlanner {
             .map(|(s, service)| {
                 (0..o.clusters.len())
                     .map(|c| {
-                        let budget = budget_ms(o, s, c, planned);
+                        let budget = budget_ms(o, s, c, planned) / self.stretch[s];
                         replicas_for_slo(
                             cluster_load(planned, s, c),
                             service.service_ms,
@@ -292,8 +308,12 @@ impl ReplicaPlanner {
                 }
                 let budget = budget_ms(o, s, c, planned);
                 let by_forecast = sized[s][c] + spare[s][c];
-                let by_observed =
-                    replicas_for_slo(observed, service.service_ms, service.cpu_per_replica, budget);
+                let by_observed = replicas_for_slo(
+                    observed,
+                    service.service_ms,
+                    service.cpu_per_replica,
+                    budget / self.stretch[s],
+                );
                 // Scale out on whichever is larger; scale in only when both agree, unless the
                 // operator allows a forecast alone to scale in.
                 let mut target = by_forecast.max(by_observed);

@@ -5,7 +5,7 @@
 
 use crate::observe::{ClusterKind, Observation};
 
-use super::sizing::{self, feasible};
+use super::sizing::{self, feasible, stretch_of};
 
 /// Demand in req/s per service, region and cluster.
 pub type Assignment = Vec<Vec<Vec<f64>>>;
@@ -13,10 +13,11 @@ pub type Assignment = Vec<Vec<Vec<f64>>>;
 /// Clusters a region's requests for a service may go to, in order of preference.
 pub type Candidates = Vec<Vec<Vec<usize>>>;
 
-/// Candidate clusters per service and region: up, within the SLO's reach, edge sites before
-/// cloud regions, each kind in `rank` order (a lower rank is preferred). A list without a cloud
-/// region ends with the nearest one, in reach or not, to take the overflow.
-pub fn candidates(o: &Observation, rank: impl Fn(usize, usize, usize) -> f64) -> Candidates {
+/// Candidate clusters per service and region: up, within the SLO's reach (for response times
+/// `stretch[s]` times the model's), edge sites before cloud regions, each kind in `rank` order
+/// (a lower rank is preferred). A list without a cloud region ends with the nearest one, in
+/// reach or not, to take the overflow.
+pub fn candidates(o: &Observation, stretch: &[f64], rank: impl Fn(usize, usize, usize) -> f64) -> Candidates {
     o.services
         .iter()
         .enumerate()
@@ -27,7 +28,12 @@ pub fn candidates(o: &Observation, rank: impl Fn(usize, usize, usize) -> f64) ->
                     let mut list: Vec<usize> = up
                         .clone()
                         .filter(|&c| {
-                            feasible(o.clusters[c].rtt_ms[r], service.slo_p95_ms, service.service_ms)
+                            feasible(
+                                o.clusters[c].rtt_ms[r],
+                                service.slo_p95_ms,
+                                service.service_ms,
+                                stretch_of(stretch, s),
+                            )
                         })
                         .collect();
                     list.sort_by(|&a, &b| {
@@ -65,6 +71,7 @@ pub const SLOW_SHARE: f64 = 0.04;
 /// what room is left.
 pub fn assign(
     o: &Observation,
+    stretch: &[f64],
     candidates: &Candidates,
     demand: &[Vec<f64>],
     cores: &mut [f64],
@@ -77,7 +84,12 @@ pub fn assign(
             .iter()
             .filter(|&&c| {
                 o.clusters[c].kind == ClusterKind::Cloud
-                    && feasible(o.clusters[c].rtt_ms[r], service.slo_p95_ms, service.service_ms)
+                    && feasible(
+                        o.clusters[c].rtt_ms[r],
+                        service.slo_p95_ms,
+                        service.service_ms,
+                        stretch_of(stretch, s),
+                    )
             })
             .count()
     };
@@ -192,7 +204,7 @@ pub(crate) mod tests {
     #[test]
     fn edge_first_within_reach_then_the_cloud() {
         let o = observation();
-        let c = candidates(&o, |_, r, c| o.clusters[c].rtt_ms[r]);
+        let c = candidates(&o, &[], |_, r, c| o.clusters[c].rtt_ms[r]);
         // eu: its edge, then the cloud; ap: only its edge is within the SLO's reach, and the
         // cloud takes what it cannot.
         assert_eq!(c[0], vec![vec![0, 2], vec![1, 2]]);
@@ -201,10 +213,10 @@ pub(crate) mod tests {
     #[test]
     fn demand_overflows_the_edge_into_the_cloud() {
         let o = observation();
-        let c = candidates(&o, |_, r, c| o.clusters[c].rtt_ms[r]);
+        let c = candidates(&o, &[], |_, r, c| o.clusters[c].rtt_ms[r]);
         let mut cores = vec![4.0, 8.0, 400.0];
         // 14 ms at 70 % busy: 1 req/s takes 0.02 cores, so 4 cores hold 200 req/s.
-        let a = assign(&o, &c, &[vec![300.0, 100.0]], &mut cores);
+        let a = assign(&o, &[], &c, &[vec![300.0, 100.0]], &mut cores);
         assert!((a[0][0][0] - 200.0).abs() < 1e-9, "{:?}", a[0][0]);
         assert!((a[0][0][2] - 100.0).abs() < 1e-9);
         assert!((a[0][1][1] - 100.0).abs() < 1e-9);
@@ -217,12 +229,12 @@ pub(crate) mod tests {
         let mut b = o.services[0].clone();
         b.name = "b".into();
         o.services.push(b);
-        let c = candidates(&o, |_, r, c| o.clusters[c].rtt_ms[r]);
+        let c = candidates(&o, &[], |_, r, c| o.clusters[c].rtt_ms[r]);
         // `web` sends 10 % of its requests from ap, `b` all of them; the ap edge holds 400 req/s.
         // `web` may send 4 % of its 1000 req/s elsewhere and keep its p95, so it needs 60 at the
         // edge; `b` gets the other 340 and sends its remaining 60 to the cloud.
         let mut cores = vec![0.0, 8.0, 400.0];
-        let a = assign(&o, &c, &[vec![900.0, 100.0], vec![0.0, 400.0]], &mut cores);
+        let a = assign(&o, &[], &c, &[vec![900.0, 100.0], vec![0.0, 400.0]], &mut cores);
         assert!((a[0][1][1] - 60.0).abs() < 1e-9, "{:?}", a[0][1]);
         assert!((a[0][1][2] - 40.0).abs() < 1e-9);
         assert!((a[1][1][1] - 340.0).abs() < 1e-9, "{:?}", a[1][1]);
@@ -232,10 +244,10 @@ pub(crate) mod tests {
     #[test]
     fn overflow_beyond_the_slo_goes_to_the_nearest_cloud() {
         let mut o = observation();
-        let c = candidates(&o, |_, r, c| o.clusters[c].rtt_ms[r]);
+        let c = candidates(&o, &[], |_, r, c| o.clusters[c].rtt_ms[r]);
         assert_eq!(c[0][1], vec![1, 2]);
         o.clusters[1].up = false;
-        let c = candidates(&o, |_, r, c| o.clusters[c].rtt_ms[r]);
+        let c = candidates(&o, &[], |_, r, c| o.clusters[c].rtt_ms[r]);
         assert_eq!(c[0][1], vec![2]);
     }
 }

@@ -14,9 +14,15 @@ pub fn unqueued_p95_ms(service_ms: f64) -> f64 {
     service_ms * 20f64.ln()
 }
 
-/// Whether a route with round trip `rtt_ms` can meet the SLO at all (with the margin).
-pub fn feasible(rtt_ms: f64, slo_ms: f64, service_ms: f64) -> bool {
-    rtt_ms + unqueued_p95_ms(service_ms) <= SLO_MARGIN * slo_ms
+/// Whether a route with round trip `rtt_ms` can meet the SLO at all (with the margin), for
+/// response times `stretch` times the model's.
+pub fn feasible(rtt_ms: f64, slo_ms: f64, service_ms: f64, stretch: f64) -> bool {
+    rtt_ms + stretch * unqueued_p95_ms(service_ms) <= SLO_MARGIN * slo_ms
+}
+
+/// A service's response-time stretch from the calibration (`stretch[s]`, 1 when not given).
+pub fn stretch_of(stretch: &[f64], s: usize) -> f64 {
+    stretch.get(s).copied().unwrap_or(1.0)
 }
 
 /// Fewest replicas of `servers_per_replica` servers each that serve `rps` with a p95 response
@@ -75,7 +81,9 @@ mod tests {
     #[test]
     fn feasibility_leaves_the_margin() {
         // 20 ms service: unqueued p95 59.9 ms. SLO 150 ms × 0.8 = 120 ms leaves 60 ms of RTT.
-        assert!(feasible(60.0, 150.0, 20.0));
-        assert!(!feasible(61.0, 150.0, 20.0));
+        assert!(feasible(60.0, 150.0, 20.0, 1.0));
+        assert!(!feasible(61.0, 150.0, 20.0, 1.0));
+        // Twice the model's response time: 120 ms at the edge of the SLO leaves nothing for RTT.
+        assert!(!feasible(1.0, 150.0, 20.0, 2.0));
     }
 }

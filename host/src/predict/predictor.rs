@@ -16,7 +16,7 @@ use foresight_sdk::{Event, ForecastRequest, Series};
 use super::accuracy::{Accuracy, Subject};
 use super::ensemble::{combine, weights_from};
 use super::evaluate::naive_scale;
-use super::{Forecasts, HISTORY_S, HORIZONS, QUANTILES};
+use super::{Forecasts, HISTORY_S, HORIZONS, PLAN_HORIZONS, QUANTILES};
 use crate::observe::{Observation, Observer};
 use crate::plugins::{ForecastPolicy, Guarded, PluginFault, validate};
 
@@ -231,14 +231,14 @@ impl Predictor {
                     by.push(row.by.to_string());
                 }
                 let age = u32::try_from(last - row.last).unwrap_or(0);
-                let leads: Vec<u32> = HORIZONS.iter().map(|h| h + age).collect();
+                let leads: Vec<u32> = PLAN_HORIZONS.iter().map(|h| h + age).collect();
                 per_region.push(self.at_grid(&row.values, &leads));
             }
             demand.push(per_region);
         }
         by.sort();
         Ok(Forecasts {
-            horizons: HORIZONS.to_vec(),
+            horizons: PLAN_HORIZONS.to_vec(),
             quantiles: QUANTILES.to_vec(),
             demand,
             refreshed: due.len(),
@@ -452,15 +452,17 @@ mod tests {
         let (_, role) = role();
         let mut p = Predictor::new(300);
         let first = predict(&mut p, &observation(6000, 1), &role);
-        // Fresh: the forecaster's own values at the standard lead times.
-        let fresh: Vec<f64> =
-            [60.0, 300.0, 900.0, 3600.0].into_iter().flat_map(|h| [h * 1.1, h * 1.5, h * 1.9]).collect();
-        assert_eq!(first.demand[0][0], fresh);
+        // Fresh: the forecaster's own values (linear in the lead, so exact where interpolated)
+        // at the planner's lead times.
+        let at = |h: f64| [h * 1.1, h * 1.5, h * 1.9];
+        let fresh: Vec<f64> = PLAN_HORIZONS.iter().flat_map(|&h| at(f64::from(h))).collect();
+        for (g, e) in first.demand[0][0].iter().zip(&fresh) {
+            assert!((g - e).abs() < 1e-9, "{:?} vs {fresh:?}", first.demand[0][0]);
+        }
         // Series 0 is not due at the next tick (turns are by index), series 1 is.
         let later = predict(&mut p, &observation(6060, 1), &role);
         assert_eq!(later.refreshed, 1);
-        let aged = |h: f64| vec![h * 1.1, h * 1.5, h * 1.9];
-        let expected: Vec<f64> = [120.0, 360.0, 960.0, 3660.0].into_iter().flat_map(aged).collect();
+        let expected: Vec<f64> = PLAN_HORIZONS.iter().flat_map(|&h| at(f64::from(h + 60))).collect();
         let got = later.demand.iter().flatten().find(|row| **row != first.demand[0][0]).expect("an aged row");
         for (g, e) in got.iter().zip(&expected) {
             assert!((g - e).abs() < 1e-9, "{got:?} vs {expected:?}");

@@ -3,7 +3,7 @@
 //! and quantile with one number, so the planner, routing, placement and cost model run
 //! unchanged and only the knowledge of the future differs.
 
-use super::{Forecasts, HORIZONS, QUANTILES};
+use super::{Forecasts, PLAN_HORIZONS, QUANTILES};
 use crate::observe::Observation;
 
 /// Label of the observed-now reference in decisions.
@@ -30,7 +30,7 @@ fn filled(o: &Observation, label: &str, value: impl Fn(usize, usize, u32) -> f64
         .map(|s| {
             (0..o.regions.len())
                 .map(|r| {
-                    HORIZONS
+                    PLAN_HORIZONS
                         .iter()
                         .flat_map(|&h| std::iter::repeat_n(value(s, r, h).max(0.0), QUANTILES.len()))
                         .collect()
@@ -39,7 +39,7 @@ fn filled(o: &Observation, label: &str, value: impl Fn(usize, usize, u32) -> f64
         })
         .collect();
     Forecasts {
-        horizons: HORIZONS.to_vec(),
+        horizons: PLAN_HORIZONS.to_vec(),
         quantiles: QUANTILES.to_vec(),
         demand,
         by: vec![label.to_owned()],
@@ -64,7 +64,7 @@ mod tests {
     fn observed_repeats_the_last_step_at_every_lead_and_level() {
         let o = observation(600, 42.0);
         let f = observed(&o);
-        for h in HORIZONS {
+        for h in PLAN_HORIZONS {
             for q in QUANTILES {
                 assert_eq!(f.at(0, 0, h, q), 42.0);
             }

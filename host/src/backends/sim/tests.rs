@@ -378,5 +378,5 @@ fn every_shipped_scenario_is_valid() {
             count += 1;
         }
     }
-    assert_eq!(count, 5);
+    assert_eq!(count, 10);
 }
