@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use super::calibration::Calibration;
 use super::routing::{self, Assignment};
-use super::sizing::{MAX_UTILISATION, SLO_MARGIN, replicas_for_slo, rps_within};
+use super::sizing::{MAX_UTILISATION, SLO_MARGIN, feasible, replicas_for_slo, rps_within};
 use super::{Decision, Reason};
 use crate::act::Action;
 use crate::config::Guardrails;
@@ -24,6 +24,9 @@ pub const QUANTILE: f64 = 0.9;
 /// rest is spread over every candidate: below the sizing cap, so a minute's burst above the
 /// forecast has room.
 const ROUTE_UTILISATION: f64 = 0.75;
+/// Utilisation the candidates are run up to before more than a few per cent of requests are
+/// sent out of the SLO's reach: hot, but still short of the queue's knee.
+const HOT_UTILISATION: f64 = 0.9;
 /// Share of an edge site's cores planned replicas may fill, leaving room for packing.
 const EDGE_FILL: f64 = 0.9;
 /// A routing weight changes only when it moves by more than this, so small forecast wobbles
@@ -37,6 +40,8 @@ pub struct ReplicaPlanner {
     last_scale_in: HashMap<(String, String), i64>,
     shares: Vec<Vec<Vec<f64>>>,
     calibration: Calibration,
+    /// Per service and cluster, the targets of the last cooldown window, oldest first.
+    recent: HashMap<(String, String), std::collections::VecDeque<(i64, u32)>>,
     /// Per service of the last observation, its response-time stretch.
     stretch: Vec<f64>,
 }
@@ -112,8 +117,9 @@ impl ReplicaPlanner {
     ) -> Vec<Decision> {
         self.calibration.observe(o);
         self.stretch = o.services.iter().map(|s| self.calibration.factor(&s.name)).collect();
-        let stretch = self.stretch.clone();
-        let candidates = routing::candidates(o, &stretch, rank);
+        // Which clusters are within reach is the model's call: the stretch is measured at the
+        // operating point, queueing included, and would make reach flip with the load.
+        let candidates = routing::candidates(o, &[], rank);
         let lead = |s: usize| super::lead_time::replica_lead_s(o.services[s].startup_s, o.step_s);
         let planned_demand: Vec<Vec<f64>> = (0..o.services.len())
             .map(|s| {
@@ -133,8 +139,7 @@ impl ReplicaPlanner {
                     .collect()
             })
             .collect();
-        let planned =
-            routing::assign(o, &stretch, &candidates, &planned_demand, &mut routing::plannable_cores(o));
+        let planned = routing::assign(o, &[], &candidates, &planned_demand, &mut routing::plannable_cores(o));
         self.shares = planned
             .iter()
             .zip(&planned_demand)
@@ -161,6 +166,7 @@ impl ReplicaPlanner {
             })
             .collect();
         let mut decisions = Vec::new();
+        let mut far_routed = vec![0.0; o.services.len()];
         for (s, service) in o.services.iter().enumerate() {
             let capacity: Vec<f64> = service
                 .placements
@@ -177,29 +183,57 @@ impl ReplicaPlanner {
                 })
                 .collect();
             let mut serving = capacity.clone();
-            for (r, region) in o.regions.iter().enumerate() {
+            let mut hotter: Vec<f64> = capacity.iter().map(|c| c * (HOT_UTILISATION / ROUTE_UTILISATION - 1.0)).collect();
+            // Regions with fewer clusters in reach take their share of those first.
+            let mut order: Vec<usize> = (0..o.regions.len()).collect();
+            order.sort_by_key(|&r| (candidates[s][r].len(), r));
+            for r in order {
+                let region = &o.regions[r];
                 let d = now_demand[s][r];
                 let mut weights = vec![0.0; o.clusters.len()];
                 let mut left = d;
-                // As planned first, so routing agrees with the replicas sized for it; then into
-                // whatever the candidates still serve, in their order.
-                for pass in [true, false] {
-                    for &c in &candidates[s][r] {
-                        let planned = if pass { d * self.shares[s][r][c] } else { f64::INFINITY };
-                        let take = left.min(planned).min(serving[c].max(0.0));
+                // Over the candidates in proportion to what their serving replicas take, so
+                // each runs equally hot: demand a minute from now is not the forecast, and a
+                // cluster filled to the brim by plan is the first to queue when it is higher.
+                let reach: Vec<usize> = candidates[s][r]
+                    .iter()
+                    .copied()
+                    .filter(|&c| feasible(o.clusters[c].rtt_ms[r], service.slo_p95_ms, service.service_ms, 1.0))
+                    .collect();
+                let room: f64 = reach.iter().map(|&c| serving[c].max(0.0)).sum();
+                if room > 0.0 {
+                    let taken = left.min(room);
+                    for &c in &reach {
+                        let take = taken * serving[c].max(0.0) / room;
                         weights[c] += take;
                         serving[c] -= take;
-                        left -= take;
                     }
+                    left -= taken;
                 }
-                // Beyond every candidate: a request served slowly from further away beats one
-                // dropped, so clusters out of the SLO's reach with idle replicas take the rest,
-                // nearest first.
-                let mut further: Vec<usize> = (0..o.clusters.len())
-                    .filter(|c| !candidates[s][r].contains(c) && serving[*c] > 0.0)
-                    .collect();
+                // Beyond the routing utilisation, the slowest few per cent may travel: clusters
+                // out of the SLO's reach with idle replicas take up to what leaves the p95
+                // alone (nearest first); then the candidates run hotter; then, since a request
+                // served slowly beats one dropped, the far clusters take what they can.
+                let total_demand: f64 = now_demand[s].iter().sum();
+                let mut further: Vec<usize> =
+                    (0..o.clusters.len()).filter(|c| !reach.contains(c) && serving[*c] > 0.0).collect();
                 further.sort_by(|&a, &b| o.clusters[a].rtt_ms[r].total_cmp(&o.clusters[b].rtt_ms[r]));
-                for c in further {
+                let mut slow = (routing::SLOW_SHARE * total_demand - far_routed[s]).max(0.0);
+                for &c in &further {
+                    let take = left.min(serving[c]).min(slow);
+                    weights[c] += take;
+                    serving[c] -= take;
+                    left -= take;
+                    slow -= take;
+                    far_routed[s] += take;
+                }
+                for &c in &reach {
+                    let take = left.min(hotter[c].max(0.0));
+                    weights[c] += take;
+                    hotter[c] -= take;
+                    left -= take;
+                }
+                for &c in &further {
                     let take = left.min(serving[c]);
                     weights[c] += take;
                     serving[c] -= take;
@@ -319,6 +353,17 @@ impl ReplicaPlanner {
                 let mut target = by_forecast.max(by_observed);
                 if guardrails.scale_in_on_forecast && by_forecast < current {
                     target = by_forecast;
+                }
+                // Scale-in is stabilised as the HPA's is: down only to the highest target of
+                // the last cooldown window, so a minute's dip in noisy demand does not take
+                // replicas that the next minute needs back and cannot have in time.
+                let window = self.recent.entry((service.name.clone(), cluster.name.clone())).or_default();
+                window.push_back((o.time, target));
+                while window.front().is_some_and(|&(t, _)| t <= o.time - guardrails.scale_in_cooldown_s as i64) {
+                    window.pop_front();
+                }
+                if target < current {
+                    target = window.iter().map(|&(_, n)| n).max().unwrap_or(target).min(current);
                 }
                 let routed = forecast > 0.0 || observed > 0.0;
                 let mut clipped = None;
