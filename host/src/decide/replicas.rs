@@ -183,7 +183,8 @@ impl ReplicaPlanner {
                 })
                 .collect();
             let mut serving = capacity.clone();
-            let mut hotter: Vec<f64> = capacity.iter().map(|c| c * (HOT_UTILISATION / ROUTE_UTILISATION - 1.0)).collect();
+            let mut hotter: Vec<f64> =
+                capacity.iter().map(|c| c * (HOT_UTILISATION / ROUTE_UTILISATION - 1.0)).collect();
             // Regions with fewer clusters in reach take their share of those first.
             let mut order: Vec<usize> = (0..o.regions.len()).collect();
             order.sort_by_key(|&r| (candidates[s][r].len(), r));
@@ -198,7 +199,9 @@ impl ReplicaPlanner {
                 let reach: Vec<usize> = candidates[s][r]
                     .iter()
                     .copied()
-                    .filter(|&c| feasible(o.clusters[c].rtt_ms[r], service.slo_p95_ms, service.service_ms, 1.0))
+                    .filter(|&c| {
+                        feasible(o.clusters[c].rtt_ms[r], service.slo_p95_ms, service.service_ms, 1.0)
+                    })
                     .collect();
                 let room: f64 = reach.iter().map(|&c| serving[c].max(0.0)).sum();
                 if room > 0.0 {
@@ -359,7 +362,10 @@ impl ReplicaPlanner {
                 // replicas that the next minute needs back and cannot have in time.
                 let window = self.recent.entry((service.name.clone(), cluster.name.clone())).or_default();
                 window.push_back((o.time, target));
-                while window.front().is_some_and(|&(t, _)| t <= o.time - guardrails.scale_in_cooldown_s as i64) {
+                while window
+                    .front()
+                    .is_some_and(|&(t, _)| t <= o.time - guardrails.scale_in_cooldown_s as i64)
+                {
                     window.pop_front();
                 }
                 if target < current {

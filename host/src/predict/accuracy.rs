@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::anchor::Anchors;
 use crate::observe::Observation;
 
 /// Running accuracy of the forecasts made by every plugin, per series and lead time.
@@ -29,6 +30,8 @@ pub struct Accuracy {
     /// weighted mean over about [`RECENT`] forecasts, and how many it has seen.
     /// Keyed by plugin alone so a lookup by `&str` needs no allocation; one entry per horizon.
     recent: HashMap<Arc<str>, Vec<(f64, u64)>>,
+    /// The served forecasts' errors against persistence, per series and lead.
+    anchors: Anchors,
 }
 
 /// Forecasts the recent error of a plugin at a lead time reflects (its weighting's span).
@@ -55,6 +58,8 @@ struct Pending {
     horizon: usize,
     /// One value per quantile level.
     values: Vec<f64>,
+    /// For the served forecast, the value observed when it was made (persistence's forecast).
+    observed: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -123,13 +128,20 @@ impl Accuracy {
             pending: BTreeMap::new(),
             totals: HashMap::new(),
             recent: HashMap::new(),
+            anchors: Anchors::new(horizons, quantiles),
         }
+    }
+
+    /// The served forecasts' recent errors against persistence.
+    pub fn anchors(&self) -> &Anchors {
+        &self.anchors
     }
 
     /// Remembers a forecast made from a series whose last value is the step starting at
     /// `last`: `row` holds `horizons × quantiles` values, row-major, at exactly the tracked
-    /// lead times.
-    pub fn expect(&mut self, subject: Arc<Subject>, last: i64, row: &[f64]) {
+    /// lead times. `observed` is that last value when this is the forecast the planner is
+    /// served, so it is also compared with persistence.
+    pub fn expect(&mut self, subject: Arc<Subject>, last: i64, row: &[f64], observed: Option<f64>) {
         let q = self.quantiles.len();
         for (h, &horizon) in self.horizons.iter().enumerate() {
             let values = row[h * q..(h + 1) * q].to_vec();
@@ -137,6 +149,7 @@ impl Accuracy {
                 subject: subject.clone(),
                 horizon: h,
                 values,
+                observed,
             });
         }
     }
@@ -177,6 +190,9 @@ impl Accuracy {
                     .entry((s.plugin.clone(), s.series.clone(), p.horizon))
                     .or_insert_with(|| Totals { at_or_below: vec![0; levels], ..Totals::default() });
                 t.scored += 1;
+                if let Some(observed) = p.observed {
+                    self.anchors.record(&s.series, p.horizon, &p.values, observed, actual);
+                }
                 let error = p.values[median] - actual;
                 if actual > 0.0 {
                     t.ape_sum += error.abs() / actual;
@@ -315,7 +331,7 @@ mod tests {
     fn forecasts_are_scored_when_their_step_is_observed() {
         let mut a = Accuracy::new(&[60, 120], &[0.1, 0.5, 0.9]);
         // Last value is the step starting at 0: targets are the steps at 60 and 120.
-        a.expect(subject("web", Some(10.0)), 0, &[80.0, 100.0, 110.0, 60.0, 80.0, 120.0]);
+        a.expect(subject("web", Some(10.0)), 0, &[80.0, 100.0, 110.0, 60.0, 80.0, 120.0], None);
         assert_eq!(a.pending(), 2);
         // The observation at 120 reports the step that started at 60.
         a.settle(&observation(120, 90.0));
@@ -338,9 +354,9 @@ mod tests {
     #[test]
     fn recent_error_is_the_mean_squared_scaled_error_per_plugin_and_lead() {
         let mut a = Accuracy::new(&[60], &[0.5]);
-        a.expect(subject("web", Some(10.0)), 0, &[120.0]);
+        a.expect(subject("web", Some(10.0)), 0, &[120.0], None);
         a.settle(&observation(120, 100.0));
-        a.expect(subject("web", Some(10.0)), 60, &[100.0]);
+        a.expect(subject("web", Some(10.0)), 60, &[100.0], None);
         a.settle(&observation(180, 110.0));
         // Scaled errors 2 and 1: mean square 2.5 over two forecasts.
         assert_eq!(a.recent("p@1", 0), (2.5, 2));
@@ -350,8 +366,8 @@ mod tests {
     #[test]
     fn totals_are_kept_per_series_and_merged_per_plugin() {
         let mut a = Accuracy::new(&[60], &[0.5]);
-        a.expect(subject("web", None), 0, &[100.0]);
-        a.expect(subject("api", None), 0, &[50.0]);
+        a.expect(subject("web", None), 0, &[100.0], None);
+        a.expect(subject("api", None), 0, &[50.0], None);
         a.settle(&observation(120, 100.0));
         let series = a.by_series();
         assert_eq!(series.len(), 1, "api is not observed, so it is not scored");
@@ -364,7 +380,7 @@ mod tests {
     #[test]
     fn zero_demand_counts_for_coverage_but_not_percentage_error() {
         let mut a = Accuracy::new(&[60], &[0.5]);
-        a.expect(subject("web", None), 0, &[3.0]);
+        a.expect(subject("web", None), 0, &[3.0], None);
         a.settle(&observation(120, 0.0));
         let h = &a.by_horizon()[0];
         assert_eq!((h.scored, h.ape_count, h.mape), (1, 0, None));
@@ -374,7 +390,7 @@ mod tests {
     #[test]
     fn targets_missed_by_a_gap_in_observations_are_dropped_unscored() {
         let mut a = Accuracy::new(&[60], &[0.5]);
-        a.expect(subject("web", None), 0, &[3.0]);
+        a.expect(subject("web", None), 0, &[3.0], None);
         // The daemon was not observing at 120; by 600 that step's demand is gone.
         a.settle(&observation(600, 5.0));
         assert!(a.by_horizon().is_empty());

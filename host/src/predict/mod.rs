@@ -3,6 +3,7 @@
 //! scored once the demand it forecast has been observed.
 
 mod accuracy;
+pub mod anchor;
 pub mod ensemble;
 pub mod evaluate;
 pub mod history;

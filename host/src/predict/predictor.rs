@@ -203,12 +203,19 @@ impl Predictor {
                             Arc::new(subject(label)),
                             row_last,
                             &self.at_grid(&rows[i], &HORIZONS),
+                            None,
                         );
                     }
                     let members: Vec<&[f64]> = answers.iter().map(|(_, rows)| rows[i].as_slice()).collect();
                     combine(&members, &weights, QUANTILES.len())
                 };
-                self.accuracy.expect(Arc::new(subject(&by)), row_last, &self.at_grid(&values, &HORIZONS));
+                let observed = series.values.last().copied().filter(|v| v.is_finite());
+                self.accuracy.expect(
+                    Arc::new(subject(&by)),
+                    row_last,
+                    &self.at_grid(&values, &HORIZONS),
+                    observed,
+                );
                 self.rows.get_mut(service).expect("row created above")[*r] = Some(Row {
                     last: row_last,
                     made_at: last,
@@ -232,7 +239,13 @@ impl Predictor {
                 }
                 let age = u32::try_from(last - row.last).unwrap_or(0);
                 let leads: Vec<u32> = PLAN_HORIZONS.iter().map(|h| h + age).collect();
-                per_region.push(self.at_grid(&row.values, &leads));
+                let mut values = self.at_grid(&row.values, &leads);
+                // Anchored to what is observed now, lead by lead, as far as the forecast has
+                // lately done worse than the last observation would have.
+                let observed = service.demand_rps.get(per_region.len()).copied().unwrap_or(0.0);
+                let series = format!("{}/{}", service.name, o.regions[per_region.len()]);
+                self.accuracy.anchors().blend(&series, &PLAN_HORIZONS, observed, &mut values);
+                per_region.push(values);
             }
             demand.push(per_region);
         }
