@@ -559,6 +559,7 @@ mod tests {
             Some("max-replica-change 5")
         );
         // A scale-in at 0 s; the next one waits until 300 s.
+        let mut p = ReplicaPlanner::default();
         let mut o = world(20, 0.0);
         assert_eq!(replicas(&plan(&mut p, &o, &flat(0.0), &g)), Some(15));
         o.time = 240;
@@ -566,6 +567,22 @@ mod tests {
         assert_eq!(replicas(&plan(&mut p, &o, &flat(0.0), &g)), None);
         o.time = 300;
         assert_eq!(replicas(&plan(&mut p, &o, &flat(0.0), &g)), Some(10));
+    }
+
+    #[test]
+    fn a_dip_scales_in_only_to_the_highest_target_of_the_window() {
+        let g = Guardrails { max_replica_change: 100, scale_in_cooldown_s: 300, ..Guardrails::default() };
+        let mut p = ReplicaPlanner::default();
+        let mut o = world(2, 0.0);
+        let busy = replicas(&plan(&mut p, &o, &flat(1000.0), &g)).expect("scaled out");
+        // A minute later demand dips: the target of a minute ago still holds.
+        o.time = 60;
+        o.services[0].placements[0].ready = busy;
+        assert_eq!(replicas(&plan(&mut p, &o, &flat(100.0), &g)), None);
+        // Once the busy minute has left the window, down to what the dip needs.
+        o.time = 300;
+        let quiet = replicas(&plan(&mut p, &o, &flat(100.0), &g)).expect("scaled in");
+        assert!(quiet < busy, "{quiet} < {busy}");
     }
 
     #[test]

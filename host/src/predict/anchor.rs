@@ -283,8 +283,9 @@ mod tests {
         }
         let mut f = vec![1000.0, 1000.0, 1000.0];
         a.blend("web/eu", &[60], 200.0, &mut f);
-        // Almost all persistence: its p10 and p90 at the observed ratios, the median between.
-        assert!((f[0] - 160.0).abs() < 20.0 && (f[2] - 240.0).abs() < 20.0, "{f:?}");
+        // Almost all persistence (the forecast keeps the little weight the prior leaves it): its
+        // p10 and p90 near the observed ratios ×0.8 and ×1.2, the median between.
+        assert!(f[0] > 150.0 && f[0] < 185.0 && f[2] > 230.0 && f[2] < 275.0, "{f:?}");
         assert!(f[0] <= f[1] && f[1] <= f[2], "{f:?}");
     }
 
