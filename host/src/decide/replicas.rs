@@ -139,7 +139,7 @@ impl ReplicaPlanner {
                     .collect()
             })
             .collect();
-        let planned = routing::assign(o, &[], &candidates, &planned_demand, &mut routing::plannable_cores(o));
+        let planned = routing::assign(o, &[], &candidates, &planned_demand, &mut routing::Room::of(o));
         self.shares = planned
             .iter()
             .zip(&planned_demand)

@@ -61,20 +61,23 @@ pub fn candidates(o: &Observation, stretch: &[f64], rank: impl Fn(usize, usize, 
 /// still within the SLO (the slowest 5 % do not count, less a margin).
 pub const SLOW_SHARE: f64 = 0.04;
 
-/// Fills clusters with demand, each cluster taking what its remaining `cores` hold at the
-/// sizing utilisation; what no cluster holds goes to the last candidate (the nearest cloud).
+/// Fills clusters with demand, each cluster taking what its cores hold at the sizing
+/// utilisation; what no cluster holds goes to the last candidate (the nearest cloud).
 ///
-/// Regions with a cloud region in reach come last: for them the edge is a nicety. The others
-/// compete for their edge sites in two rounds. First each takes what keeps its service's
-/// overflow within [`SLOW_SHARE`] of the service's demand, smallest first, so when an edge site
-/// cannot hold everything as many services as possible still meet their SLO; then each takes
-/// what room is left.
+/// A cluster's cores are `held[s][c]` (what service `s` already runs there) and `free[c]`
+/// (what nobody does): a service grows into free cores, and into another's only where it can
+/// meet its SLO nowhere else, since replicas are not taken from one service to give another
+/// within a tick. Regions with a cloud region in reach come last: for them the edge is a
+/// nicety. The others compete for their edge sites in two rounds. First each takes what keeps
+/// its service's overflow within [`SLOW_SHARE`] of the service's demand, smallest first, so
+/// when an edge site cannot hold everything as many services as possible still meet their SLO;
+/// then each takes what room is left.
 pub fn assign(
     o: &Observation,
     stretch: &[f64],
     candidates: &Candidates,
     demand: &[Vec<f64>],
-    cores: &mut [f64],
+    room: &mut Room,
 ) -> Assignment {
     let mut out = vec![vec![vec![0.0; o.clusters.len()]; o.regions.len()]; o.services.len()];
     // Cloud regions within the SLO's reach (not the overflow one a list may end with).
@@ -100,19 +103,20 @@ pub fn assign(
             * service.cpu_per_replica
     };
     let mut left: Vec<Vec<f64>> = demand.to_vec();
-    let mut fill = |s: usize, r: usize, amount: f64, out: &mut Assignment, left: &mut [Vec<f64>]| {
-        let mut want = amount.min(left[s][r]);
-        for &c in &candidates[s][r] {
-            if want <= 0.0 {
-                break;
+    let mut fill =
+        |s: usize, r: usize, amount: f64, steal: bool, out: &mut Assignment, left: &mut [Vec<f64>]| {
+            let mut want = amount.min(left[s][r]);
+            for &c in &candidates[s][r] {
+                if want <= 0.0 {
+                    break;
+                }
+                let take = want.min(room.available(s, c, steal) / per_rps(s));
+                room.take(s, c, take * per_rps(s), steal);
+                out[s][r][c] += take;
+                want -= take;
+                left[s][r] -= take;
             }
-            let take = want.min(cores[c].max(0.0) / per_rps(s));
-            out[s][r][c] += take;
-            cores[c] -= take * per_rps(s);
-            want -= take;
-            left[s][r] -= take;
-        }
-    };
+        };
     let pairs = (0..o.services.len()).flat_map(|s| (0..o.regions.len()).map(move |r| (s, r)));
     let (mut reach_cloud, mut edge_only): (Vec<_>, Vec<_>) =
         pairs.partition(|&(s, r)| cloud_options(s, r) > 0);
@@ -123,35 +127,93 @@ pub fn assign(
     edge_only.sort_by(|a, b| must(a.0, a.1).total_cmp(&must(b.0, b.1)).then(a.cmp(b)));
     for &(s, r) in &edge_only {
         let total: f64 = demand[s].iter().sum();
-        fill(s, r, demand[s][r] - SLOW_SHARE * total, &mut out, &mut left);
+        fill(s, r, demand[s][r] - SLOW_SHARE * total, true, &mut out, &mut left);
     }
     reach_cloud.sort();
-    for &(s, r) in edge_only.iter().chain(&reach_cloud) {
-        fill(s, r, f64::INFINITY, &mut out, &mut left);
+    for &(s, r) in &edge_only {
+        fill(s, r, f64::INFINITY, true, &mut out, &mut left);
+    }
+    for &(s, r) in &reach_cloud {
+        fill(s, r, f64::INFINITY, false, &mut out, &mut left);
     }
     for (s, r) in edge_only.into_iter().chain(reach_cloud) {
         if left[s][r] > 0.0
             && let Some(&last) = candidates[s][r].last()
         {
             out[s][r][last] += left[s][r];
-            cores[last] -= left[s][r] * per_rps(s);
+            room.take(s, last, left[s][r] * per_rps(s), true);
         }
     }
     out
 }
 
-/// Cores each cluster offers a plan: an edge site its ready nodes (less a little for packing),
-/// a cloud region every node its pools may grow to.
-pub fn plannable_cores(o: &Observation) -> Vec<f64> {
-    o.clusters
-        .iter()
-        .map(|c| match c.kind {
-            ClusterKind::Edge => 0.95 * c.cpu_capacity,
-            ClusterKind::Cloud => {
-                c.pools.iter().map(|p| f64::from(p.offering.max_nodes) * p.offering.vcpu).sum()
+/// Cores each cluster offers a plan, and whose they are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Room {
+    /// Per service and cluster, cores the service's placed replicas hold.
+    held: Vec<Vec<f64>>,
+    /// Per cluster, cores nobody holds.
+    free: Vec<f64>,
+}
+
+impl Room {
+    /// What the clusters offer now: an edge site the cores its services' placed replicas hold,
+    /// each to its own, and its free cores (less a little for packing) to all; a cloud region
+    /// every node its pools may grow to, to all.
+    pub fn of(o: &Observation) -> Self {
+        let mut held = vec![vec![0.0; o.clusters.len()]; o.services.len()];
+        let free = o
+            .clusters
+            .iter()
+            .enumerate()
+            .map(|(c, cluster)| match cluster.kind {
+                ClusterKind::Edge => {
+                    let mut placed = 0.0;
+                    for (s, service) in o.services.iter().enumerate() {
+                        let p = &service.placements[c];
+                        held[s][c] = f64::from(p.ready + p.starting) * service.cpu_per_replica;
+                        placed += held[s][c];
+                    }
+                    (0.95 * cluster.cpu_capacity - placed).max(0.0)
+                }
+                ClusterKind::Cloud => {
+                    cluster.pools.iter().map(|p| f64::from(p.offering.max_nodes) * p.offering.vcpu).sum()
+                }
+            })
+            .collect();
+        Self { held, free }
+    }
+
+    /// Room with every cluster's cores free, for tests and planning from scratch.
+    pub fn free(cores: Vec<f64>, services: usize) -> Self {
+        Self { held: vec![vec![0.0; cores.len()]; services], free: cores }
+    }
+
+    /// Cores service `s` may plan into at cluster `c`; with `steal`, other services' too.
+    fn available(&self, s: usize, c: usize, steal: bool) -> f64 {
+        let others: f64 =
+            if steal { (0..self.held.len()).filter(|&x| x != s).map(|x| self.held[x][c]).sum() } else { 0.0 };
+        (self.held[s][c] + self.free[c] + others).max(0.0)
+    }
+
+    /// Takes `cores` at `c` for `s`: its own held cores first, then free ones, then (with
+    /// `steal`) others'. What is taken beyond all of them is counted against the free cores.
+    fn take(&mut self, s: usize, c: usize, mut cores: f64, steal: bool) {
+        let own = cores.min(self.held[s][c]);
+        self.held[s][c] -= own;
+        cores -= own;
+        let free = cores.min(self.free[c].max(0.0));
+        self.free[c] -= free;
+        cores -= free;
+        if steal {
+            for x in (0..self.held.len()).filter(|&x| x != s) {
+                let t = cores.min(self.held[x][c]);
+                self.held[x][c] -= t;
+                cores -= t;
             }
-        })
-        .collect()
+        }
+        self.free[c] -= cores;
+    }
 }
 
 #[cfg(test)]
@@ -214,13 +276,13 @@ pub(crate) mod tests {
     fn demand_overflows_the_edge_into_the_cloud() {
         let o = observation();
         let c = candidates(&o, &[], |_, r, c| o.clusters[c].rtt_ms[r]);
-        let mut cores = vec![4.0, 8.0, 400.0];
+        let mut cores = Room::free(vec![4.0, 8.0, 400.0], 1);
         // 14 ms at 70 % busy: 1 req/s takes 0.02 cores, so 4 cores hold 200 req/s.
         let a = assign(&o, &[], &c, &[vec![300.0, 100.0]], &mut cores);
         assert!((a[0][0][0] - 200.0).abs() < 1e-9, "{:?}", a[0][0]);
         assert!((a[0][0][2] - 100.0).abs() < 1e-9);
         assert!((a[0][1][1] - 100.0).abs() < 1e-9);
-        assert!(cores[0].abs() < 1e-9 && (cores[1] - 6.0).abs() < 1e-9);
+        assert!(cores.free[0].abs() < 1e-9 && (cores.free[1] - 6.0).abs() < 1e-9);
     }
 
     #[test]
@@ -233,7 +295,7 @@ pub(crate) mod tests {
         // `web` sends 10 % of its requests from ap, `b` all of them; the ap edge holds 400 req/s.
         // `web` may send 4 % of its 1000 req/s elsewhere and keep its p95, so it needs 60 at the
         // edge; `b` gets the other 340 and sends its remaining 60 to the cloud.
-        let mut cores = vec![0.0, 8.0, 400.0];
+        let mut cores = Room::free(vec![0.0, 8.0, 400.0], 2);
         let a = assign(&o, &[], &c, &[vec![900.0, 100.0], vec![0.0, 400.0]], &mut cores);
         assert!((a[0][1][1] - 60.0).abs() < 1e-9, "{:?}", a[0][1]);
         assert!((a[0][1][2] - 40.0).abs() < 1e-9);
