@@ -11,6 +11,10 @@ use crate::predict::Forecasts;
 
 use super::sizing::{SLO_MARGIN, replicas_for_slo};
 
+/// Most of a node's cores its pods may use for the node to be released (they start again
+/// elsewhere, and serve nothing while they do).
+const DRAIN_LIMIT: f64 = 0.25;
+
 /// What a cluster's ready nodes hold, for deciding what can be released without stranding
 /// pods: cores in use per node of each pool (emptiest first, the order the backends release
 /// in) and the cores the pods waiting for a node need.
@@ -56,7 +60,9 @@ impl Occupancy {
         let nodes = &mut self.pools[pool];
         while allowed < wanted && !nodes.is_empty() {
             let (used, free) = nodes[0];
-            if used + self.waiting > self.free - free + 1e-9 {
+            // Pods on a released node start again elsewhere and serve nothing meanwhile: a node
+            // goes only if it is mostly empty, and its pods and what waits for room still fit.
+            if used > DRAIN_LIMIT * (used + free) + 1e-9 || used + self.waiting > self.free - free + 1e-9 {
                 break;
             }
             self.free -= free + used;
