@@ -7,12 +7,17 @@ use crate::fixtures::{self, foresight};
 
 /// The diurnal scenario cut to a few hours, its traces found where the shipped one keeps them.
 fn short_scenario(dir: &Path) -> PathBuf {
+    cut_scenario(dir, "diurnal", "4h")
+}
+
+/// A shipped scenario cut to `duration`, its traces found where the shipped one keeps them.
+fn cut_scenario(dir: &Path, name: &str, duration: &str) -> PathBuf {
     let scenarios = fixtures::workspace().join("config/scenarios");
-    let text = std::fs::read_to_string(scenarios.join("diurnal.toml")).expect("diurnal scenario");
+    let text = std::fs::read_to_string(scenarios.join(format!("{name}.toml"))).expect("shipped scenario");
     let text = text
-        .replace("duration = \"7d\"", "duration = \"4h\"")
+        .replace("duration = \"7d\"", &format!("duration = \"{duration}\""))
         .replace("trace = \"traces/", &format!("trace = \"{}/traces/", scenarios.display()));
-    let path = dir.join("short.toml");
+    let path = dir.join(format!("{name}-{duration}.toml"));
     std::fs::write(&path, text).expect("write scenario");
     path
 }
@@ -47,6 +52,9 @@ fn report(out: &Path) -> serde_json::Value {
         .expect("JSON")
 }
 
+/// Every policy `foresight simulate` knows.
+const ALL: [&str; 7] = ["predictive", "reactive", "oracle", "hpa", "karpenter", "kube-default", "static-peak"];
+
 #[test]
 fn every_policy_is_reported_side_by_side() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -56,16 +64,17 @@ fn every_policy_is_reported_side_by_side() {
         dir.path(),
         &scenario,
         &out,
-        &["predictive", "hpa", "kube-default", "static-peak"],
+        &ALL,
         &["--discount", "half=0.5"],
     );
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success(), "{stdout}{}", String::from_utf8_lossy(&run.stderr));
     assert!(stdout.contains("predictive vs hpa:"), "{stdout}");
+    assert!(stdout.contains("value of prediction (predictive / reactive)"), "{stdout}");
 
     let r = report(&out);
     assert_eq!((r["scenario"].as_str(), r["seed"].as_u64()), (Some("diurnal"), Some(3)));
-    for name in ["predictive", "hpa", "kube-default", "static-peak"] {
+    for name in ALL {
         let p = &r["policies"][name];
         for key in [
             "slo_violation_minutes",
@@ -97,13 +106,42 @@ fn every_policy_is_reported_side_by_side() {
     );
     assert!(ours["control_cpu_seconds"].as_f64().unwrap() > 0.0);
     assert!(r["policies"]["hpa"]["forecast_accuracy"].is_null());
-    assert!(r["comparison"]["hpa"]["cost_ratio"].as_f64().is_some());
+    // The references plan from demand they did not forecast: nothing to score.
+    assert!(r["policies"]["reactive"]["forecast_accuracy"].is_null());
+    assert!(r["policies"]["oracle"]["forecast_accuracy"].is_null());
+
+    // The skeptic's figures, each recomputed from the policies' own.
+    let minutes = |p: &str| r["policies"][p]["slo_violation_minutes"].as_f64().unwrap();
+    let cost = |p: &str| r["policies"][p]["cost_usd"].as_f64().unwrap();
+    for other in ALL.iter().filter(|p| **p != "predictive") {
+        let c = &r["comparison"][*other];
+        assert!((c["cost_ratio"].as_f64().unwrap() - cost("predictive") / cost(other)).abs() < 1e-9, "{other}");
+        if minutes(other) > 0.0 {
+            let ratio = c["slo_violation_ratio"].as_f64().unwrap();
+            assert!((ratio - minutes("predictive") / minutes(other)).abs() < 1e-9, "{other}");
+        }
+    }
+    let v = &r["value_of_prediction"];
+    assert!((v["cost_ratio"].as_f64().unwrap() - cost("predictive") / cost("reactive")).abs() < 1e-9, "{v}");
+    let room = minutes("reactive") - minutes("oracle");
+    assert_eq!(r["oracle_headroom_minutes"].as_f64(), Some(room));
+    match r["oracle_gap_closed"].as_f64() {
+        Some(g) => assert!((g - (minutes("reactive") - minutes("predictive")) / room).abs() < 1e-9),
+        None => assert!(room <= 0.0, "the gap is reported whenever the oracle does better"),
+    }
+    for planner in ["predictive", "reactive", "oracle"] {
+        for baseline in ["hpa", "karpenter", "kube-default", "static-peak"] {
+            assert!(r["comparison_by_policy"][planner][baseline]["cost_ratio"].is_f64(), "{planner} vs {baseline}");
+        }
+    }
 
     let html = std::fs::read_to_string(out.join("report.html")).expect("report.html");
     assert!(html.matches("<svg").count() >= 9, "demand, latency and cost plots");
-    for name in ["predictive", "hpa", "kube-default", "static-peak", "Commitment advice"] {
+    for name in ALL.iter().copied().chain(["Commitment advice", "oracle gap closed"]) {
         assert!(html.contains(name), "{name} missing from the page");
     }
+    let first_table = html.find("Predictive against the alternatives").expect("the skeptic's table");
+    assert!(first_table < html.find("<svg").unwrap(), "the comparison comes before any plot");
 
     // Same scenario and seed, same outcome (the loop's own CPU time aside).
     let again = dir.path().join("again");
@@ -113,6 +151,34 @@ fn every_policy_is_reported_side_by_side() {
     for name in ["hpa", "static-peak"] {
         for key in ["slo_violation_minutes", "dropped_requests", "cost_usd", "spot_interruptions"] {
             assert_eq!(r["policies"][name][key], r2["policies"][name][key], "{name}.{key}");
+        }
+    }
+}
+
+/// The baselines as a competent platform team runs them never leave a service violating for
+/// most of the run while capacity idles: on scenarios where every service runs where its users
+/// can reach it within the SLO (so capacity, not distance, decides), no service of any
+/// baseline or reference violates its SLO for more than half the minutes. Regression: before
+/// the balancer spilled over and static-peak packed its edge, one service of `static-peak`
+/// violated every minute of a week while the others sat at 4 % utilisation.
+#[test]
+fn no_baseline_starves_a_service_while_capacity_idles() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policies = ["reactive", "oracle", "hpa", "karpenter", "kube-default", "static-peak"];
+    for name in ["regional", "multiregion-even"] {
+        let scenario = cut_scenario(dir.path(), name, "2d");
+        let out = dir.path().join(name);
+        let run = simulate(dir.path(), &scenario, &out, &policies);
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        let r = report(&out);
+        for policy in policies {
+            let p = &r["policies"][policy];
+            let half = p["ticks"].as_f64().unwrap() / 2.0;
+            let by_service = p["slo_violation_minutes_by_service"].as_object().expect("per service");
+            for (service, minutes) in by_service {
+                let minutes = minutes.as_f64().unwrap();
+                assert!(minutes <= half, "{name}: {policy} leaves {service} violating {minutes} of {} minutes", 2.0 * half);
+            }
         }
     }
 }
