@@ -53,20 +53,15 @@ fn report(out: &Path) -> serde_json::Value {
 }
 
 /// Every policy `foresight simulate` knows.
-const ALL: [&str; 7] = ["predictive", "reactive", "oracle", "hpa", "karpenter", "kube-default", "static-peak"];
+const ALL: [&str; 7] =
+    ["predictive", "reactive", "oracle", "hpa", "karpenter", "kube-default", "static-peak"];
 
 #[test]
 fn every_policy_is_reported_side_by_side() {
     let dir = tempfile::tempdir().expect("tempdir");
     let scenario = short_scenario(dir.path());
     let out = dir.path().join("report");
-    let run = simulate_with(
-        dir.path(),
-        &scenario,
-        &out,
-        &ALL,
-        &["--discount", "half=0.5"],
-    );
+    let run = simulate_with(dir.path(), &scenario, &out, &ALL, &["--discount", "half=0.5"]);
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success(), "{stdout}{}", String::from_utf8_lossy(&run.stderr));
     assert!(stdout.contains("predictive vs hpa:"), "{stdout}");
@@ -115,7 +110,10 @@ fn every_policy_is_reported_side_by_side() {
     let cost = |p: &str| r["policies"][p]["cost_usd"].as_f64().unwrap();
     for other in ALL.iter().filter(|p| **p != "predictive") {
         let c = &r["comparison"][*other];
-        assert!((c["cost_ratio"].as_f64().unwrap() - cost("predictive") / cost(other)).abs() < 1e-9, "{other}");
+        assert!(
+            (c["cost_ratio"].as_f64().unwrap() - cost("predictive") / cost(other)).abs() < 1e-9,
+            "{other}"
+        );
         if minutes(other) > 0.0 {
             let ratio = c["slo_violation_ratio"].as_f64().unwrap();
             assert!((ratio - minutes("predictive") / minutes(other)).abs() < 1e-9, "{other}");
@@ -131,7 +129,10 @@ fn every_policy_is_reported_side_by_side() {
     }
     for planner in ["predictive", "reactive", "oracle"] {
         for baseline in ["hpa", "karpenter", "kube-default", "static-peak"] {
-            assert!(r["comparison_by_policy"][planner][baseline]["cost_ratio"].is_f64(), "{planner} vs {baseline}");
+            assert!(
+                r["comparison_by_policy"][planner][baseline]["cost_ratio"].is_f64(),
+                "{planner} vs {baseline}"
+            );
         }
     }
 
@@ -177,10 +178,37 @@ fn no_baseline_starves_a_service_while_capacity_idles() {
             let by_service = p["slo_violation_minutes_by_service"].as_object().expect("per service");
             for (service, minutes) in by_service {
                 let minutes = minutes.as_f64().unwrap();
-                assert!(minutes <= half, "{name}: {policy} leaves {service} violating {minutes} of {} minutes", 2.0 * half);
+                assert!(
+                    minutes <= half,
+                    "{name}: {policy} leaves {service} violating {minutes} of {} minutes",
+                    2.0 * half
+                );
             }
         }
     }
+}
+
+/// A wrong forecast costs little over reacting: with a forecaster that repeats each series
+/// from twelve hours before (day for night), the forecasts are anchored to what is observed,
+/// so predictive has no more violation minutes than reactive and costs at most 30 % more
+/// (what its measured band holds).
+#[test]
+fn a_forecaster_twelve_hours_off_costs_little_over_reacting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenario = cut_scenario(dir.path(), "regional", "2d");
+    let out = dir.path().join("report");
+    let run = simulate_with(
+        dir.path(),
+        &scenario,
+        &out,
+        &["predictive", "reactive"],
+        &["--set", "plugins.forecaster.config={seasons-s=[43200], weights=[1.0]}"],
+    );
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let r = report(&out);
+    let v = &r["value_of_prediction"];
+    assert!(v["slo_violation_ratio"].as_f64().is_some_and(|x| x <= 1.0), "{v}");
+    assert!(v["cost_ratio"].as_f64().is_some_and(|x| x <= 1.3), "{v}");
 }
 
 #[test]
