@@ -44,10 +44,11 @@ enum Command {
         after_help = "Examples:\n  foresight forecast --input demand.csv --horizon 24h --plugin seasonal-naive --out forecast.csv\n  foresight forecast eval --data ../shared/data/series --horizons 1h,6h,24h --out eval.json"
     )]
     Forecast(forecast::ForecastArgs),
-    /// Run policies side by side on one scenario and seed: Foresight's own and the baselines
-    /// (hpa, kube-default, static-peak); writes report.json and report.html.
+    /// Run policies side by side on one scenario and seed: Foresight's own, its planner without
+    /// a forecast (reactive) and with a perfect one (oracle), and the baselines (hpa, karpenter,
+    /// kube-default, static-peak); writes report.json and report.html.
     #[command(
-        after_help = "Example:\n  foresight simulate --scenario config/scenarios/flash-sale.toml --policy predictive hpa static-peak --seed 7 --out /tmp/flash-sale"
+        after_help = "Example:\n  foresight simulate --scenario config/scenarios/regional.toml --policy predictive reactive oracle hpa karpenter static-peak --seed 7 --out /tmp/regional"
     )]
     Simulate(simulate::SimulateArgs),
     /// Build, check and scaffold policy plugins.

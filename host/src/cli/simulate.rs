@@ -126,7 +126,7 @@ pub fn run(args: &SimulateArgs, config: &Config) -> anyhow::Result<ExitCode> {
     }
     if let Some(room) = report.oracle_headroom_minutes {
         println!(
-            "oracle gap closed: {} of the {room:.0} violation minutes perfect foresight saves over reacting; cost {}",
+            "oracle gap closed: {} of the {room:.0} violation minutes perfect foresight saves over reacting (the same over cost: {})",
             ratio(report.oracle_gap_closed),
             ratio(report.oracle_gap_closed_cost)
         );
