@@ -226,10 +226,8 @@ impl Karpenter {
                 (0..nodes.len()).filter(|&j| j != i && !gone[j]).map(|j| free[j]).collect();
             if pack(&pods, &mut bins).is_empty() {
                 // Commit the room the evicted pods take.
-                let mut k = 0;
-                for j in (0..nodes.len()).filter(|&j| j != i && !gone[j]) {
+                for (k, j) in (0..nodes.len()).filter(|&j| j != i && !gone[j]).enumerate() {
                     free[j] = bins[k];
-                    k += 1;
                 }
                 gone[i] = true;
                 released[node.pool as usize] += 1;

@@ -179,10 +179,9 @@ impl Anchors {
         if e.ready() {
             e.n += 1;
             let alpha = 1.0 / e.n.min(SPAN) as f64;
-            for k in 0..levels {
-                let tau = self.levels[k];
+            for (k, (&tau, &said)) in self.levels.iter().zip(forecast).enumerate() {
                 let persistence = observed * e.quantile_log[k].exp();
-                e.loss_forecast[k] += alpha * (pinball(tau, forecast[k], actual) - e.loss_forecast[k]);
+                e.loss_forecast[k] += alpha * (pinball(tau, said, actual) - e.loss_forecast[k]);
                 e.loss_persistence[k] += alpha * (pinball(tau, persistence, actual) - e.loss_persistence[k]);
             }
         } else if e.loss_forecast.is_empty() {
