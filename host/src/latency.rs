@@ -375,19 +375,7 @@ impl RouteTail {
         // Both rates from exact differences in Erlangs: cμ − λ − μ itself would cancel badly.
         let gamma = (c - load) * mu;
         let excess = c - 1.0 - load;
-        let gap = excess.abs() * mu;
-        let service_decays_slower = excess >= 0.0;
-        Self {
-            weight,
-            rtt_s,
-            mu,
-            gamma,
-            wait,
-            decay: if service_decays_slower { mu } else { gamma },
-            gap,
-            inverse_gap: 1.0 / gap,
-            service_decays_slower,
-        }
+        Self::with_rates(weight, rtt_s, mu, gamma, wait, excess.abs() * mu, excess >= 0.0)
     }
 
     /// A tail of service phase rate `mu` after a wait that happens with probability `wait` and
@@ -396,8 +384,20 @@ impl RouteTail {
         if !mu.is_finite() || wait == 0.0 {
             return Self { weight, rtt_s, mu, gamma: mu, wait: 0.0, decay: mu, ..Self::EMPTY };
         }
-        let gap = (gamma - mu).abs();
-        let service_decays_slower = mu <= gamma;
+        Self::with_rates(weight, rtt_s, mu, gamma, wait, (gamma - mu).abs(), mu <= gamma)
+    }
+
+    /// A tail with a wait, from its rates and |γ − μ| (computed by the caller as exactly as it
+    /// can).
+    fn with_rates(
+        weight: f64,
+        rtt_s: f64,
+        mu: f64,
+        gamma: f64,
+        wait: f64,
+        gap: f64,
+        service_decays_slower: bool,
+    ) -> Self {
         Self {
             weight,
             rtt_s,

@@ -108,46 +108,13 @@ impl Calibration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::{ClusterKind, ClusterView, Placement, ServiceView};
 
-    /// One region, one cluster 10 ms away, `web` (20 ms per request) on four ready replicas.
+    /// The planner's fixture: one region, one cloud cluster 20 ms away, `web` (20 ms per
+    /// request) on four ready replicas, with `measured_p95`.
     fn world(demand: f64, measured_p95: f64) -> Observation {
-        Observation {
-            time: 600,
-            step_s: 60,
-            regions: vec!["eu".into()],
-            clusters: vec![ClusterView {
-                name: "c".into(),
-                kind: ClusterKind::Cloud,
-                up: true,
-                rtt_ms: vec![10.0],
-                peer_rtt_ms: vec![],
-                pools: vec![],
-                cpu_capacity: 16.0,
-                cpu_allocated: 4.0,
-                pending_pods: 0,
-            }],
-            services: vec![ServiceView {
-                name: "web".into(),
-                slo_p95_ms: 200.0,
-                service_ms: 20.0,
-                cpu_per_replica: 1.0,
-                memory_gib_per_replica: 1.0,
-                startup_s: 60,
-                demand_rps: vec![demand],
-                placements: vec![Placement {
-                    ready: 4,
-                    starting: 0,
-                    pending: 0,
-                    arrival_rps: demand,
-                    utilisation: 0.5,
-                }],
-                routing: vec![vec![1.0]],
-                p95_ms: measured_p95,
-                dropped_rps: 0.0,
-            }],
-            events: vec![],
-        }
+        let mut o = crate::decide::replicas::tests::world(4, demand);
+        o.services[0].p95_ms = measured_p95;
+        o
     }
 
     #[test]
@@ -157,7 +124,7 @@ mod tests {
         let k = measure(&world(100.0, model), 0).unwrap();
         assert!((k - 1.0).abs() < 2e-3, "{k}");
         // Twice the response time on top of the round trip: k = 2.
-        let k = measure(&world(100.0, 10.0 + 2.0 * (model - 10.0)), 0).unwrap();
+        let k = measure(&world(100.0, 20.0 + 2.0 * (model - 20.0)), 0).unwrap();
         assert!((k - 2.0).abs() < 5e-3, "{k}");
     }
 
@@ -176,7 +143,7 @@ mod tests {
         let mut c = Calibration::default();
         assert_eq!(c.factor("web"), 1.0);
         let model = stretched_p95(&world(100.0, 0.0), 0, 1.0);
-        let slow = world(100.0, 10.0 + 2.0 * (model - 10.0));
+        let slow = world(100.0, 20.0 + 2.0 * (model - 20.0));
         for _ in 0..100 {
             c.observe(&slow);
         }

@@ -438,13 +438,13 @@ impl ReplicaPlanner {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::observe::{ClusterView, Placement, PoolView, ServiceView};
 
     /// One region, one cloud cluster 20 ms away, one service (20 ms per request, SLO 200 ms)
     /// with `current` ready replicas receiving `observed` req/s.
-    fn world(current: u32, observed: f64) -> Observation {
+    pub(crate) fn world(current: u32, observed: f64) -> Observation {
         let offering = foresight_sdk::Offering {
             name: "m".into(),
             vcpu: 4.0,
