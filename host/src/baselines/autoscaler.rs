@@ -280,7 +280,7 @@ impl ClusterAutoscaler {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::observe::PoolView;
     use foresight_sdk::Offering;
@@ -302,7 +302,7 @@ mod tests {
         }
     }
 
-    fn cluster(pools: Vec<PoolView>) -> ClusterView {
+    pub(crate) fn cluster(pools: Vec<PoolView>) -> ClusterView {
         ClusterView {
             name: "cloud".into(),
             kind: ClusterKind::Cloud,

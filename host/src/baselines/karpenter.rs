@@ -111,6 +111,24 @@ pub fn launches(pools: &[PoolView], pods: &[PodRequest], room: &mut [u32]) -> Ve
     count
 }
 
+/// `count` nodes of a cluster's pool to launch.
+fn request(cluster: &ClusterView, pool: usize, count: u32) -> Action {
+    Action::RequestNodes {
+        cluster: cluster.name.clone(),
+        offering: cluster.pools[pool].offering.name.clone(),
+        count,
+    }
+}
+
+/// `count` nodes of a cluster's pool to delete.
+fn release(cluster: &ClusterView, pool: usize, count: u32) -> Action {
+    Action::ReleaseNodes {
+        cluster: cluster.name.clone(),
+        offering: cluster.pools[pool].offering.name.clone(),
+        count,
+    }
+}
+
 fn decision(action: Action, summary: String) -> Decision {
     Decision { action, reason: Reason { summary, plugins: vec![LABEL.into()], ..Reason::default() } }
 }
@@ -142,11 +160,7 @@ impl Karpenter {
             pools.iter().map(|p| p.offering.max_nodes.saturating_sub(p.ready + p.provisioning)).collect();
         for (p, n) in launches(pools, &pods, &mut room).into_iter().enumerate().filter(|(_, n)| *n > 0) {
             decisions.push(decision(
-                Action::RequestNodes {
-                    cluster: cluster.name.clone(),
-                    offering: pools[p].offering.name.clone(),
-                    count: n,
-                },
+                request(cluster, p, n),
                 format!(
                     "karpenter: {} pending pods packed onto {n} × {}, the cheapest type that holds them",
                     pods.len(),
@@ -175,11 +189,7 @@ impl Karpenter {
             let abandoned = pools[r.new].ready + pools[r.new].provisioning <= r.new_ready_before;
             if arrived && pools[r.old].ready > 0 {
                 decisions.push(decision(
-                    Action::ReleaseNodes {
-                        cluster: cluster.name.clone(),
-                        offering: pools[r.old].offering.name.clone(),
-                        count: 1,
-                    },
+                    release(cluster, r.old, 1),
                     format!(
                         "karpenter: consolidation replaced a {} node with a cheaper {}; deleting the old one",
                         pools[r.old].offering.name, pools[r.new].offering.name
@@ -258,7 +268,7 @@ impl Karpenter {
             .filter(|(_, n)| **n > 0)
             .map(|(p, &n)| {
                 decision(
-                    Action::ReleaseNodes { cluster: cluster.name.clone(), offering: pools[p].offering.name.clone(), count: n },
+                    release(cluster, p, n),
                     format!(
                         "karpenter: consolidation deletes {n} × {}: empty, or its pods fit on the nodes that stay",
                         pools[p].offering.name
@@ -268,11 +278,7 @@ impl Karpenter {
             .collect();
         if let Some(r) = replacement {
             decisions.push(decision(
-                Action::RequestNodes {
-                    cluster: cluster.name.clone(),
-                    offering: pools[r.new].offering.name.clone(),
-                    count: 1,
-                },
+                request(cluster, r.new, 1),
                 format!(
                     "karpenter: consolidation replaces a {} node with a cheaper {} that holds its pods",
                     pools[r.old].offering.name, pools[r.new].offering.name
@@ -309,21 +315,11 @@ mod tests {
 
     /// The shipped scenarios' cloud pools: on-demand 4×16, spot 4×16, on-demand 16×32.
     fn cluster(ready: [u32; 3]) -> ClusterView {
-        ClusterView {
-            name: "cloud".into(),
-            kind: ClusterKind::Cloud,
-            up: true,
-            rtt_ms: vec![],
-            peer_rtt_ms: vec![],
-            pools: vec![
-                pool("m-4x16", 4.0, 16.0, 0.19, false, ready[0]),
-                pool("m-4x16-spot", 4.0, 16.0, 0.06, true, ready[1]),
-                pool("c-16x32", 16.0, 32.0, 0.68, false, ready[2]),
-            ],
-            cpu_capacity: 0.0,
-            cpu_allocated: 0.0,
-            pending_pods: 0,
-        }
+        crate::baselines::autoscaler::tests::cluster(vec![
+            pool("m-4x16", 4.0, 16.0, 0.19, false, ready[0]),
+            pool("m-4x16-spot", 4.0, 16.0, 0.06, true, ready[1]),
+            pool("c-16x32", 16.0, 32.0, 0.68, false, ready[2]),
+        ])
     }
 
     fn pods(n: usize, cpu: f64, memory_gib: f64) -> Vec<PodRequest> {
