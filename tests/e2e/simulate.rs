@@ -101,6 +101,10 @@ fn every_policy_is_reported_side_by_side() {
     );
     assert!(ours["control_cpu_seconds"].as_f64().unwrap() > 0.0);
     assert!(r["policies"]["hpa"]["forecast_accuracy"].is_null());
+    assert!(
+        ours["forecast_weight"]["1m"]["p90"].as_f64().is_some_and(|w| (0.0..=1.0).contains(&w)),
+        "{ours}"
+    );
     // The references plan from demand they did not forecast: nothing to score.
     assert!(r["policies"]["reactive"]["forecast_accuracy"].is_null());
     assert!(r["policies"]["oracle"]["forecast_accuracy"].is_null());

@@ -702,6 +702,12 @@ impl Daemon {
         self.predictor.accuracy().by_horizon()
     }
 
+    /// Per tracked lead, the weight the plan gives the forecast against what is observed (mean
+    /// over series, per quantile level).
+    pub fn forecast_weights(&self) -> Vec<(u32, Option<Vec<f64>>)> {
+        self.predictor.accuracy().anchors().forecast_weights()
+    }
+
     /// The live forecasts' accuracy per plugin, series and lead time so far.
     pub fn forecast_accuracy_by_series(&self) -> Vec<HorizonAccuracy> {
         self.predictor.accuracy().by_series()

@@ -153,6 +153,24 @@ impl Anchors {
         }
     }
 
+    /// Per tracked lead, the served forecast's weight at each level averaged over the series
+    /// anchored at that lead (`None` where none is yet): how far the plan follows the forecaster.
+    pub fn forecast_weights(&self) -> Vec<(u32, Option<Vec<f64>>)> {
+        self.horizons
+            .iter()
+            .enumerate()
+            .map(|(h, &lead)| {
+                let ready: Vec<&Errors> = self.series.values().map(|e| &e[h]).filter(|e| e.ready()).collect();
+                let mean = (!ready.is_empty()).then(|| {
+                    (0..self.levels.len())
+                        .map(|k| ready.iter().map(|e| e.weight(k)).sum::<f64>() / ready.len() as f64)
+                        .collect()
+                });
+                (lead, mean)
+            })
+            .collect()
+    }
+
     /// The anchor of a series `lead_s` ahead (linear between tracked leads, the nearest beyond
     /// them), or `None` before enough was scored for it.
     pub fn at(&self, series: &str, lead_s: u32) -> Option<Anchor> {
@@ -218,6 +236,12 @@ mod tests {
         // An hour ahead persistence learnt the ratio 100/60 exactly, so it ties with the forecast.
         assert!(far.weight.iter().all(|&w| (w - 0.5).abs() < 0.05), "{far:?}");
         assert_eq!(a.at("api/eu", 60), None);
+        let means = a.forecast_weights();
+        assert_eq!((means[0].0, means[1].0), (60, 3600));
+        assert!(
+            means[0].1.as_ref().unwrap()[2] < 0.05 && (means[1].1.as_ref().unwrap()[2] - 0.5).abs() < 0.05,
+            "{means:?}"
+        );
     }
 
     #[test]

@@ -109,6 +109,10 @@ pub struct PolicyReport {
     pub control_cpu_seconds: f64,
     /// Forecast accuracy per lead time (`1m`, `5m`, …); `None` for policies that do not forecast.
     pub forecast_accuracy: Option<BTreeMap<String, HorizonFigures>>,
+    /// Per lead time, the weight the plan gave the forecast against what was observed at the
+    /// end of the run (mean over series, per quantile level `p10`, `p50`, `p90`); `None` for
+    /// policies that do not forecast.
+    pub forecast_weight: Option<BTreeMap<String, BTreeMap<String, f64>>>,
     /// The queueing model's predicted p95 against the measured one, per service.
     pub latency_prediction: Option<BTreeMap<String, LatencyPrediction>>,
     /// Commitment advice from the hourly forecast floor.
@@ -193,6 +197,23 @@ impl PolicyReport {
                 })
                 .collect()
         });
+        let forecast_weight = daemon.tracks_accuracy().then(|| {
+            daemon
+                .forecast_weights()
+                .into_iter()
+                .filter_map(|(lead, levels)| {
+                    let levels = levels?;
+                    Some((
+                        label(lead),
+                        crate::predict::QUANTILES
+                            .iter()
+                            .zip(levels)
+                            .map(|(q, w)| (format!("p{:.0}", q * 100.0), w))
+                            .collect(),
+                    ))
+                })
+                .collect()
+        });
         let latency_prediction = forecasting.then(|| {
             names
                 .iter()
@@ -243,6 +264,7 @@ impl PolicyReport {
             spot_interruptions: ledger.interruptions,
             control_cpu_seconds,
             forecast_accuracy,
+            forecast_weight,
             latency_prediction,
             commitment,
             ticks: ledger.ticks,
@@ -356,6 +378,7 @@ mod tests {
             spot_interruptions: 0,
             control_cpu_seconds: 0.0,
             forecast_accuracy: None,
+            forecast_weight: None,
             latency_prediction: None,
             commitment: None,
             ticks: 0,
