@@ -65,8 +65,9 @@ use foresight_sdk::{
     Config, ConfigKey, Descriptor, ForecastRequest, Forecaster, PluginError, PluginKind, Series,
 };
 
-/// Marks "no observation" in a look-back table.
-const NONE: usize = usize::MAX;
+mod rules;
+
+use rules::{Context, Lag};
 
 /// √(π/2): a normal distribution's σ is √(π/2) times its mean absolute deviation.
 const SIGMA_PER_MEAN_ABS_DEV: f64 = 1.253_314_137_315_500_3;
@@ -83,6 +84,10 @@ pub struct SeasonalNaive {
     min_cycles: usize,
     max_residuals: usize,
     min_residuals: usize,
+    /// Latest observations each rule is backtested on.
+    backtest_points: usize,
+    /// Seconds averaged for a level.
+    level_window_s: f64,
 }
 
 impl SeasonalNaive {
@@ -106,25 +111,29 @@ impl SeasonalNaive {
         let sigma = SIGMA_PER_MEAN_ABS_DEV * observed().map(|v| (v - mean).abs()).sum::<f64>() / count;
         let non_negative = observed().all(|v| v >= 0.0);
 
-        let lags = self.lags(&values, series.step);
+        let context = Context::new(&values, self.lags(&values, series.step));
+        let rules = if self.backtest_points == 0 {
+            vec![context.plain()]
+        } else {
+            context.rules(self.level_window(series.step))
+        };
+        let min_points = self.min_residuals.max(self.backtest_points / 4);
         let mut residuals = Vec::with_capacity(self.max_residuals.min(values.len()));
-        // How far back each season reaches for the residuals last collected: leads that reach
-        // equally far (every lead within one season) have the very same residuals.
-        let mut residuals_reach = None;
         let mut points = Vec::with_capacity(horizons.len());
         let mut bands = Vec::with_capacity(horizons.len());
         for &horizon in horizons {
             let h = series.steps_ahead(horizon) as u64;
             let target = (values.len() - 1) as u64 + h;
-            // A season whose every same-phase value is a gap has nothing to say; the last
-            // observation still does.
-            let point = blend(&lags, &values, target, h).unwrap_or(values[last]);
-            let reach: Vec<Option<u64>> = lags.iter().map(|lag| lag.reach(h)).collect();
-            if residuals_reach.as_ref() != Some(&reach) {
-                self.collect_residuals(&lags, &values, h, &mut residuals);
-                residuals.sort_unstable_by(f64::total_cmp);
-                residuals_reach = Some(reach);
-            }
+            let rule = if rules.len() == 1 {
+                rules[0]
+            } else {
+                context.choose(&rules, h, self.backtest_points, min_points)
+            };
+            // A rule whose every source is a gap has nothing to say; the last observation
+            // still does.
+            let point = context.predict(&rule, target, h).unwrap_or(values[last]);
+            context.residuals(&rule, h, self.max_residuals, &mut residuals);
+            residuals.sort_unstable_by(f64::total_cmp);
             bands.push(if residuals.len() >= self.min_residuals {
                 Band::empirical(&residuals, quantiles)
             } else {
@@ -146,12 +155,11 @@ impl SeasonalNaive {
         foresight_sdk::forecaster::finish(index, out, quantiles.len())
     }
 
-    /// The seasons that apply to a series with this history and step; the last observation
-    /// (a season of one step) when none does.
+    /// The seasons that apply to a series with this history and step (none for a series
+    /// shorter than every season: it repeats its last observation).
     fn lags(&self, values: &[f64], step: u32) -> Vec<Lag> {
         let step = f64::from(step);
-        let mut lags: Vec<Lag> = self
-            .seasons
+        self.seasons
             .iter()
             // A season shorter than the step cannot be resolved by this series.
             .filter(|(seconds, _)| *seconds >= step)
@@ -159,80 +167,13 @@ impl SeasonalNaive {
                 let period = (seconds / step).round() as usize;
                 (values.len() / period >= self.min_cycles).then(|| Lag::new(values, period, weight))
             })
-            .collect();
-        if lags.is_empty() {
-            lags.push(Lag::new(values, 1, 1.0));
-        }
-        lags
+            .collect()
     }
 
-    /// In-sample residuals of the blend at lead `h` for the latest observations, into `out`.
-    fn collect_residuals(&self, lags: &[Lag], values: &[f64], h: u64, out: &mut Vec<f64>) {
-        out.clear();
-        // Below the shortest reach no season has a value to compare with.
-        let Some(reach) = lags.iter().filter_map(|lag| lag.reach(h)).min() else { return };
-        for t in (reach..values.len() as u64).rev() {
-            if out.len() >= self.max_residuals {
-                break;
-            }
-            let actual = values[t as usize];
-            if actual.is_nan() {
-                continue;
-            }
-            if let Some(predicted) = blend(lags, values, t, h) {
-                out.push(actual - predicted);
-            }
-        }
+    /// Steps of a series averaged for its level when a rule follows the change in level.
+    fn level_window(&self, step: u32) -> usize {
+        ((self.level_window_s / f64::from(step.max(1))).round() as usize).max(1)
     }
-}
-
-/// One season as it applies to one series.
-struct Lag {
-    /// Season length in steps, at least 1.
-    period: usize,
-    /// Relative weight in the blend.
-    weight: f64,
-    /// For each index, the latest index at the same phase (a whole number of periods back,
-    /// possibly none) that is not a gap, or [`NONE`]. Built once in O(n) so that skipping gaps
-    /// costs nothing per lookup.
-    latest: Vec<usize>,
-}
-
-impl Lag {
-    fn new(values: &[f64], period: usize, weight: f64) -> Self {
-        let mut latest = Vec::with_capacity(values.len());
-        for (i, v) in values.iter().enumerate() {
-            let found = if v.is_nan() { i.checked_sub(period).map_or(NONE, |j| latest[j]) } else { i };
-            latest.push(found);
-        }
-        Self { period, weight, latest }
-    }
-
-    /// How far back from the target a forecast `h` steps ahead must look: the fewest whole
-    /// seasons that land in the history it was made from.
-    fn reach(&self, h: u64) -> Option<u64> {
-        let period = self.period as u64;
-        h.div_ceil(period).checked_mul(period)
-    }
-
-    /// What this season predicts for index `target` in a forecast made `h` steps earlier.
-    fn predict(&self, values: &[f64], target: u64, h: u64) -> Option<f64> {
-        let from = target.checked_sub(self.reach(h)?)?;
-        let found = *self.latest.get(usize::try_from(from).ok()?)?;
-        (found != NONE).then(|| values[found])
-    }
-}
-
-/// The weighted mean of what the seasons predict, over those that have a value.
-fn blend(lags: &[Lag], values: &[f64], target: u64, h: u64) -> Option<f64> {
-    let (mut sum, mut weight) = (0.0, 0.0);
-    for lag in lags {
-        if let Some(value) = lag.predict(values, target, h) {
-            sum += lag.weight * value;
-            weight += lag.weight;
-        }
-    }
-    (weight > 0.0).then(|| sum / weight)
 }
 
 /// Where one horizon's quantiles sit relative to its point forecast.
@@ -300,6 +241,16 @@ impl Forecaster for SeasonalNaive {
             "Fewest residuals the empirical quantiles need; below it the band is normal, scaled by the history's mean absolute deviation.",
             Some("10"),
         ))
+        .key(ConfigKey::new(
+            "backtest-points",
+            "Backtest per lead: the latest observations on which each rule (each season, the blend, either shifted by the change in level since the season, the last value) is scored against the first season's plain repeat; a rule that clearly beats it forecasts that lead. 0: no backtest, the blend at every lead.",
+            Some("0"),
+        ))
+        .key(ConfigKey::new(
+            "level-window-s",
+            "Seconds of the latest observations averaged for the level a shifted rule compares with the same time a season earlier (rounded to whole steps; one step is always tried too).",
+            Some("3600"),
+        ))
     }
 
     fn new(config: &Config) -> Result<Self, PluginError> {
@@ -308,6 +259,8 @@ impl Forecaster for SeasonalNaive {
         let min_cycles: u32 = config.get("min-cycles")?;
         let max_residuals: u32 = config.get("max-residuals")?;
         let min_residuals: u32 = config.get("min-residuals")?;
+        let backtest_points: u32 = config.get("backtest-points")?;
+        let level_window_s: f64 = config.get("level-window-s")?;
         let invalid = |message: String| Err(PluginError::InvalidConfig(message));
         if seasons.is_empty() {
             return invalid("`seasons-s` must list at least one season length in seconds".into());
@@ -338,11 +291,21 @@ impl Forecaster for SeasonalNaive {
                 "`max-residuals` ({max_residuals}) must be at least `min-residuals` ({min_residuals})"
             ));
         }
+        if backtest_points > 0 && backtest_points < min_residuals {
+            return invalid(format!(
+                "`backtest-points` ({backtest_points}) must be at least `min-residuals` ({min_residuals}): fewer errors say nothing about a rule"
+            ));
+        }
+        if !(level_window_s.is_finite() && level_window_s >= 1.0) {
+            return invalid(format!("`level-window-s` must be at least 1 second, found {level_window_s}"));
+        }
         Ok(Self {
             seasons: seasons.into_iter().zip(weights).collect(),
             min_cycles: min_cycles as usize,
             max_residuals: max_residuals as usize,
             min_residuals: min_residuals as usize,
+            backtest_points: backtest_points as usize,
+            level_window_s,
         })
     }
 
@@ -361,6 +324,9 @@ mod tests {
         DAY, HOUR, Lcg, daily_shape, forecast_one as run, forecasts_zero_under_an_outage, hourly,
         refuses_series_with_nothing_observed, sale_and_launch,
     };
+
+    /// Rules chosen per lead by a backtest of the latest 400 observations.
+    const BACKTEST: &str = "backtest-points = 400";
 
     fn forecaster(config: &str) -> SeasonalNaive {
         foresight_sdk::testing::configured(config)
@@ -411,6 +377,32 @@ mod tests {
         assert_close(daily, 60.0);
         assert_close(weekly, 0.0);
         assert!(blended < daily / 2.0, "blend error {blended} vs daily {daily}");
+    }
+
+    #[test]
+    fn a_level_that_wanders_is_followed_where_the_series_says_so() {
+        // Three weeks of a daily shape on a level that moves by a random walk: an hour ahead,
+        // carrying today's level beats repeating yesterday.
+        let mut noise = Lcg(11);
+        let mut level = 50.0;
+        let wander: Vec<f64> = (0..21 * 24)
+            .map(|i| {
+                level += 3.0 * noise.next();
+                daily_shape(i % 24) + level
+            })
+            .collect();
+        let (history, future) = wander.split_at(20 * 24);
+        let mut errors = [0.0, 0.0];
+        for origin in (0..24).step_by(3) {
+            let mut seen = history.to_vec();
+            seen.extend_from_slice(&future[..origin]);
+            let actual = future[origin];
+            let answer = run(&mut forecaster(BACKTEST), hourly(seen.clone()), &[HOUR], &[0.5]);
+            errors[0] += (answer[0] - actual).abs();
+            // The plain one-day seasonal naive: the value a day before the target.
+            errors[1] += (seen[seen.len() - 24] - actual).abs();
+        }
+        assert!(errors[0] < 0.7 * errors[1], "backtested {} vs one-day {}", errors[0], errors[1]);
     }
 
     #[test]
@@ -470,19 +462,35 @@ mod tests {
             .collect();
         let horizons = [HOUR, 6 * HOUR, 3 * DAY, 10 * DAY];
         let quantiles = [0.05, 0.25, 0.5, 0.75, 0.95];
-        let answer = run(&mut forecaster(""), hourly(values), &horizons, &quantiles);
+        // The plain blend: the same lags within a day give the same band. Ten days out the lags
+        // reach ten days and two weeks back; for a random walk the spread then grows by about
+        // √(294 / 105) ≈ 1.7, less on any one path.
+        let widths = ordered_band_widths(&mut forecaster(""), &values, &horizons, &quantiles);
+        assert!(widths[0] > 0.0);
+        assert!((widths[0] - widths[1]).abs() < 1e-9, "{widths:?}");
+        assert!(widths[3] > 1.2 * widths[0], "{widths:?}");
+        // Backtested: the rules that carry today's level over win at every lead, and their
+        // errors grow with it, an hour ahead far narrower than the day-old season's.
+        let widths = ordered_band_widths(&mut forecaster(BACKTEST), &values, &horizons, &quantiles);
+        assert!(widths[1] > widths[0] && widths[3] > 2.0 * widths[0], "{widths:?}");
+    }
+
+    /// The p-lowest to p-highest width of each horizon's band, after checking that every row is
+    /// ordered and the widths never shrink with the horizon.
+    fn ordered_band_widths(
+        f: &mut SeasonalNaive,
+        values: &[f64],
+        horizons: &[u32],
+        quantiles: &[f64],
+    ) -> Vec<f64> {
+        let answer = run(f, hourly(values.to_vec()), horizons, quantiles);
         let rows: Vec<&[f64]> = answer.chunks(quantiles.len()).collect();
         for row in &rows {
             assert!(row.windows(2).all(|w| w[0] <= w[1]), "crossed: {row:?}");
         }
-        let widths: Vec<f64> = rows.iter().map(|r| r[4] - r[0]).collect();
-        assert!(widths[0] > 0.0);
+        let widths: Vec<f64> = rows.iter().map(|r| r[r.len() - 1] - r[0]).collect();
         assert!(widths.windows(2).all(|w| w[0] <= w[1] + 1e-9), "{widths:?}");
-        // Same lags within a day: the same band. Ten days out the lags reach ten days and two
-        // weeks back; for a random walk the spread then grows by about √(294 / 105) ≈ 1.7,
-        // less on any one path.
-        assert!((widths[0] - widths[1]).abs() < 1e-9, "{widths:?}");
-        assert!(widths[3] > 1.2 * widths[0], "{widths:?}");
+        widths
     }
 
     #[test]
@@ -494,6 +502,10 @@ mod tests {
         let answer = run(&mut f, hourly(counts.clone()), &[HOUR, 12 * HOUR], &[0.01, 0.5, 0.99]);
         assert!(answer.iter().all(|v| *v >= 0.0), "{answer:?}");
         assert_eq!(answer[0], 0.0, "the lowest quantile at night is clamped at zero");
+        // Idle but for bursts of 10 every fifth hour: the errors reach −10, the quantile stops at 0.
+        let bursts: Vec<f64> = (0..5 * 24).map(|i| if i % 5 == 0 { 10.0 } else { 0.0 }).collect();
+        let answer = run(&mut forecaster(BACKTEST), hourly(bursts), &[HOUR], &[0.01]);
+        assert_eq!(answer[0], 0.0, "the lowest quantile is clamped at zero");
         // A history that goes negative is not clamped.
         let shifted: Vec<f64> = counts.iter().map(|v| v - 1.0).collect();
         let answer = run(&mut f, hourly(shifted), &[HOUR], &[0.01]);
@@ -537,6 +549,8 @@ mod tests {
         assert!(config_error("min-cycles = 0").contains("`min-cycles`"));
         assert!(config_error("min-residuals = 1").contains("`min-residuals`"));
         assert!(config_error("max-residuals = 5").contains("`max-residuals`"));
+        assert!(config_error("backtest-points = 5").contains("`backtest-points`"));
+        assert!(config_error("level-window-s = 0").contains("`level-window-s`"));
         assert!(config_error("season = 86400").contains("unknown key `season`"));
         assert!(config_error("seasons-s = \"daily\"").contains("`seasons-s` must be an array"));
     }
