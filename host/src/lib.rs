@@ -22,3 +22,10 @@ pub mod plugins;
 pub mod predict;
 pub mod server;
 pub mod simulate;
+
+/// The host crate's folder as cargo runs its tests, not as they were compiled: a target folder
+/// shared between checkouts may hold a test binary built in another one.
+#[cfg(test)]
+pub(crate) fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
+}

@@ -254,7 +254,7 @@ mod tests {
     fn the_shipped_default_config_is_valid_and_points_at_real_files() {
         // In a jail: other tests set FORESIGHT_* variables, and the jail's lock keeps them out.
         Jail::expect_with(|_| {
-            let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/foresight.toml");
+            let file = crate::manifest_dir().join("../config/foresight.toml");
             let config = Config::load(&file, true).expect("valid");
             assert!(
                 config.backend.scenario.relative().is_file(),

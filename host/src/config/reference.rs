@@ -443,7 +443,7 @@ mod tests {
 
     #[test]
     fn the_checked_in_reference_is_current() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md");
+        let path = crate::manifest_dir().join("../docs/configuration.md");
         let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             checked_in == markdown(),

@@ -203,7 +203,7 @@ mod tests {
 
     #[test]
     fn a_cold_start_cluster_forecasts_better_federated_than_alone() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/scenarios/traces");
+        let dir = crate::manifest_dir().join("../config/scenarios/traces");
         let mut clusters = shipped_clusters(&dir).expect("traces");
         // fb has two days of history; the others their whole training part.
         clusters[3].history_s = Some(2 * 86_400);
@@ -243,7 +243,7 @@ mod tests {
 
     /// The four shipped clusters and a fifth on the NASA trace, whose agent is the attacker.
     fn five_clusters() -> Vec<ClusterData> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/scenarios/traces");
+        let dir = crate::manifest_dir().join("../config/scenarios/traces");
         let mut clusters = shipped_clusters(&dir).expect("traces");
         let nasa = Trace::load(&dir.join("nasa_http_1995__requests_per_min.csv")).expect("trace");
         clusters.push(ClusterData { name: "nasa".into(), trace: nasa, history_s: None });

@@ -122,8 +122,7 @@ mod tests {
     use crate::federate::model::Samples;
 
     fn template() -> Vec<u8> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../plugins/onnx-mlp/model/demand-mlp.onnx");
+        let path = crate::manifest_dir().join("../plugins/onnx-mlp/model/demand-mlp.onnx");
         std::fs::read(path).expect("the shipped model")
     }
 

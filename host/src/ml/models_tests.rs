@@ -48,7 +48,7 @@ fn runtime_available() -> bool {
 }
 
 fn shipped_model() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/onnx-mlp/model/demand-mlp.onnx")
+    crate::manifest_dir().join("../plugins/onnx-mlp/model/demand-mlp.onnx")
 }
 
 #[test]

@@ -130,7 +130,7 @@ mod tests {
     use super::*;
 
     fn diurnal() -> Scenario {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/scenarios/diurnal.toml");
+        let path = crate::manifest_dir().join("../config/scenarios/diurnal.toml");
         Scenario::load(&path).expect("the shipped scenario")
     }
 

@@ -172,7 +172,10 @@ fn leads_past_48_hours_are_described_as_48_hours() {
 /// for them. Training and serving must describe a forecast by the same numbers.
 #[test]
 fn features_match_the_training_code() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/model/features.json")).unwrap();
+    // Where cargo runs the test from, not where it was compiled: a shared target folder may hold
+    // a binary built in another checkout.
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    let text = std::fs::read_to_string(std::path::Path::new(&dir).join("model/features.json")).unwrap();
     let fixture: serde_json::Value = serde_json::from_str(&text).unwrap();
     let cases = fixture["cases"].as_array().unwrap();
     assert!(cases.len() >= 5);

@@ -368,7 +368,7 @@ fn cluster_to_cluster_rtts_are_taken_as_given_or_bounded_through_a_region() {
 
 #[test]
 fn every_shipped_scenario_is_valid() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/scenarios");
+    let dir = crate::manifest_dir().join("../config/scenarios");
     let mut count = 0;
     for entry in std::fs::read_dir(&dir).expect("scenarios folder") {
         let path = entry.expect("entry").path();

@@ -652,10 +652,7 @@ mod tests {
 
     /// The scenario traces that ship with the repository.
     fn shipped_traces_dir() -> PathBuf {
-        let in_repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/scenarios/traces");
-        // The module is also compiled on its own, in a crate outside the workspace, where only the
-        // checkout's absolute path leads to the data.
-        if in_repo.is_dir() { in_repo } else { PathBuf::from("/work/main/config/scenarios/traces") }
+        crate::manifest_dir().join("../config/scenarios/traces")
     }
 
     #[test]
