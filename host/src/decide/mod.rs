@@ -4,6 +4,7 @@
 
 mod calibration;
 mod capacity;
+mod coverage;
 pub mod impact;
 pub mod lead_time;
 pub mod placement;

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 use super::calibration::Calibration;
+use super::coverage::Coverage;
 use super::routing::{self, Assignment};
 use super::sizing::{MAX_UTILISATION, SLO_MARGIN, feasible, replicas_for_slo, rps_within};
 use super::{Decision, Reason};
@@ -44,6 +45,8 @@ pub struct ReplicaPlanner {
     recent: HashMap<(String, String), std::collections::VecDeque<(i64, u32)>>,
     /// Per service of the last observation, its response-time stretch.
     stretch: Vec<f64>,
+    /// Per service, how often the planned demand covered the peak that came.
+    coverage: Coverage,
 }
 
 /// Replicas needed to serve `rps` with each replica's servers busy `utilisation` of the time.
@@ -121,8 +124,12 @@ impl ReplicaPlanner {
         // operating point, queueing included, and would make reach flip with the load.
         let candidates = routing::candidates(o, &[], rank);
         let lead = |s: usize| super::lead_time::replica_lead_s(o.services[s].startup_s, o.step_s);
+        for service in &o.services {
+            self.coverage.observe(&service.name, o.time, service.demand_rps.iter().sum(), QUANTILE);
+        }
         let planned_demand: Vec<Vec<f64>> = (0..o.services.len())
             .map(|s| {
+                let covered = self.coverage.factor(&o.services[s].name);
                 // Acting on max(forecast, observed) never scales in ahead of a fall; an operator
                 // who allows a forecast alone to scale in gets the forecast alone.
                 (0..o.regions.len())
@@ -130,15 +137,19 @@ impl ReplicaPlanner {
                         // Up to the step new replicas first serve: replicas removed now could
                         // not be back any sooner.
                         let forecast = f.peak(s, r, o.step_s, lead(s), QUANTILE);
-                        if guardrails.scale_in_on_forecast {
-                            forecast
-                        } else {
-                            forecast.max(o.services[s].demand_rps[r])
-                        }
+                        covered
+                            * if guardrails.scale_in_on_forecast {
+                                forecast
+                            } else {
+                                forecast.max(o.services[s].demand_rps[r])
+                            }
                     })
                     .collect()
             })
             .collect();
+        for (s, service) in o.services.iter().enumerate() {
+            self.coverage.planned(&service.name, o.time, lead(s), planned_demand[s].iter().sum());
+        }
         let planned = routing::assign(o, &[], &candidates, &planned_demand, &mut routing::Room::of(o));
         self.shares = planned
             .iter()
