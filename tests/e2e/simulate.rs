@@ -105,6 +105,17 @@ fn every_policy_is_reported_side_by_side() {
         ours["forecast_weight"]["1m"]["p90"].as_f64().is_some_and(|w| (0.0..=1.0).contains(&w)),
         "{ours}"
     );
+    // Foresight's planner reports the factor that kept its plans covering their windows' peaks;
+    // a baseline plans without it.
+    for policy in ["predictive", "reactive", "oracle"] {
+        let factors = r["policies"][policy]["plan_coverage"].as_object().expect("an object per planner");
+        assert!(factors.contains_key("checkout"), "{policy}: {factors:?}");
+        assert!(
+            factors.values().all(|f| f.as_f64().is_some_and(|f| (1.0..=3.01).contains(&f))),
+            "{policy}: {factors:?}"
+        );
+    }
+    assert!(r["policies"]["hpa"]["plan_coverage"].is_null());
     // The references plan from demand they did not forecast: nothing to score.
     assert!(r["policies"]["reactive"]["forecast_accuracy"].is_null());
     assert!(r["policies"]["oracle"]["forecast_accuracy"].is_null());

@@ -708,6 +708,12 @@ impl Daemon {
         self.predictor.accuracy().anchors().forecast_weights()
     }
 
+    /// Per service, the factor Foresight's planner puts on planned demand so the plan covers its
+    /// window's peak nine times in ten; `None` while a baseline decides.
+    pub fn plan_coverage(&self) -> Option<std::collections::BTreeMap<String, f64>> {
+        self.baseline.is_none().then(|| self.planner.coverage())
+    }
+
     /// The live forecasts' accuracy per plugin, series and lead time so far.
     pub fn forecast_accuracy_by_series(&self) -> Vec<HorizonAccuracy> {
         self.predictor.accuracy().by_series()

@@ -63,6 +63,11 @@ impl Coverage {
     pub fn factor(&self, service: &str) -> f64 {
         self.services.get(service).map_or(1.0, |t| t.offset.exp())
     }
+
+    /// Every service planned for and its factor, by name.
+    pub fn factors(&self) -> std::collections::BTreeMap<String, f64> {
+        self.services.iter().map(|(name, t)| (name.clone(), t.offset.exp())).collect()
+    }
 }
 
 #[cfg(test)]

@@ -103,6 +103,12 @@ impl ReplicaPlanner {
         &self.shares
     }
 
+    /// Per service, the factor on planned demand that keeps the plan covering its window's peak
+    /// ([`Coverage`]).
+    pub fn coverage(&self) -> std::collections::BTreeMap<String, f64> {
+        self.coverage.factors()
+    }
+
     /// Per service of the last plan's observation, how much longer its responses are than
     /// the M/M/c model says ([`Calibration`]): node planning and latency prediction read it.
     pub fn stretch(&self) -> &[f64] {

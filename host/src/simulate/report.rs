@@ -113,6 +113,10 @@ pub struct PolicyReport {
     /// end of the run (mean over series, per quantile level `p10`, `p50`, `p90`); `None` for
     /// policies that do not forecast.
     pub forecast_weight: Option<BTreeMap<String, BTreeMap<String, f64>>>,
+    /// Per service at the end of the run, the factor Foresight's planner put on planned demand
+    /// so its plans covered the peak of their window nine times in ten (1: the plan alone did);
+    /// `None` for the baselines.
+    pub plan_coverage: Option<BTreeMap<String, f64>>,
     /// The queueing model's predicted p95 against the measured one, per service.
     pub latency_prediction: Option<BTreeMap<String, LatencyPrediction>>,
     /// Commitment advice from the hourly forecast floor.
@@ -265,6 +269,7 @@ impl PolicyReport {
             control_cpu_seconds,
             forecast_accuracy,
             forecast_weight,
+            plan_coverage: daemon.plan_coverage(),
             latency_prediction,
             commitment,
             ticks: ledger.ticks,
@@ -379,6 +384,7 @@ mod tests {
             control_cpu_seconds: 0.0,
             forecast_accuracy: None,
             forecast_weight: None,
+            plan_coverage: None,
             latency_prediction: None,
             commitment: None,
             ticks: 0,
