@@ -21,6 +21,20 @@ pub fn daily_shape(hour: usize) -> f64 {
     100.0 + 40.0 * (hour as f64 / 24.0 * std::f64::consts::TAU).sin()
 }
 
+/// `hours` of hourly demand: [`daily_shape`] riding on a level that starts at `start` and moves
+/// each hour by a random walk step of up to ±`step` (from [`Lcg`] seeded with `seed`) — a
+/// series whose level wanders, which a plain seasonal repeat lags.
+pub fn daily_on_random_walk(hours: usize, seed: u64, start: f64, step: f64) -> Vec<f64> {
+    let mut noise = Lcg(seed);
+    let mut level = start;
+    (0..hours)
+        .map(|i| {
+            level += step * noise.next();
+            daily_shape(i % 24) + level
+        })
+        .collect()
+}
+
 /// Deterministic noise in [-1, 1) from a 64-bit linear congruential generator (Knuth's MMIX
 /// constants): the same seed gives the same sequence on every target.
 pub struct Lcg(pub u64);

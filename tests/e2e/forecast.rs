@@ -55,6 +55,29 @@ fn one_series_gets_quantile_forecasts_for_every_step() {
     assert!(!unknown.status.success());
     let err = String::from_utf8_lossy(&unknown.stderr);
     assert!(err.contains("no installed forecaster named `prophet`") && err.contains("holt-winters"), "{err}");
+
+    // Installed but refused by its own configuration: the error says why, naming the key.
+    let refused = foresight()
+        .env("FORESIGHT_PLUGINS__DIR", &plugins)
+        .args([
+            "forecast",
+            "--plugin",
+            "seasonal-naive",
+            "--set",
+            "plugins.forecaster.config={backtest-points=5}",
+        ])
+        .arg("--input")
+        .arg(&input)
+        .output()
+        .expect("runs");
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("forecaster `seasonal-naive`")
+            && err.contains("could not start")
+            && err.contains("`backtest-points` (5)"),
+        "{err}"
+    );
 }
 
 #[test]

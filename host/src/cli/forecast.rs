@@ -101,9 +101,12 @@ fn offline_limits(config: &Config) -> Limits {
 /// A forecaster component found in the plugin folder: descriptor name, file, plugin.
 type Installed = (String, PathBuf, Arc<dyn ForecastPolicy>);
 
-/// Every forecaster component in the plugin folder, sorted by file; the runtime must outlive
-/// the plugins (it drives their deadlines).
-fn installed(config: &Config) -> anyhow::Result<(Runtime, Vec<Installed>)> {
+/// A forecaster component that did not start: its file and why.
+type Refused = (PathBuf, String);
+
+/// Every forecaster component in the plugin folder that starts, sorted by file, and those that
+/// did not with why; the runtime must outlive the plugins (it drives their deadlines).
+fn installed(config: &Config) -> anyhow::Result<(Runtime, Vec<Installed>, Vec<Refused>)> {
     let dir = config.plugins.dir();
     let runtime = Runtime::new(Some(config.plugins.cache_dir()))
         .map_err(|e| anyhow::anyhow!("cannot start the plugin runtime: {e:#}"))?;
@@ -118,7 +121,7 @@ fn installed(config: &Config) -> anyhow::Result<(Runtime, Vec<Installed>)> {
         .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
         .collect();
     files.sort();
-    let mut found = Vec::new();
+    let (mut found, mut failed) = (Vec::new(), Vec::new());
     for file in files {
         let loaded = match runtime.load_file(&file) {
             Ok(l) if l.kind == PluginKind::Forecaster => l,
@@ -137,19 +140,20 @@ fn installed(config: &Config) -> anyhow::Result<(Runtime, Vec<Installed>)> {
                 Ok(p) => p,
                 Err(e) => {
                     eprintln!("note: skipping {}: {e}", file.display());
+                    failed.push((file, e.to_string()));
                     continue;
                 }
             };
         let name = plugin.descriptor().name.clone();
         found.push((name, file, Arc::new(plugin) as Arc<dyn ForecastPolicy>));
     }
-    Ok((runtime, found))
+    Ok((runtime, found, failed))
 }
 
 /// The contenders `names` stands for (all installed when empty), whether the ensemble is among
 /// them, and the runtime they run on.
 fn contenders(config: &Config, names: &[String]) -> anyhow::Result<(Vec<Contender>, bool, Runtime)> {
-    let (runtime, all) = installed(config)?;
+    let (runtime, all, failed) = installed(config)?;
     if all.is_empty() {
         bail!(
             "no forecaster components in {}; build them with `foresight plugin build`",
@@ -163,6 +167,15 @@ fn contenders(config: &Config, names: &[String]) -> anyhow::Result<(Vec<Contende
         let Some((n, _, p)) =
             all.iter().find(|(n, f, _)| n == *name || f.file_stem().is_some_and(|s| s == name.as_str()))
         else {
+            // Installed but refused to start: say why, not that it is missing.
+            if let Some((file, why)) =
+                failed.iter().find(|(f, _)| f.file_stem().is_some_and(|s| s == name.as_str()))
+            {
+                bail!(
+                    "forecaster `{name}` ({}) could not start: {why}; fix its configuration ([plugins.forecaster] `config`, or `--set`)",
+                    file.display()
+                );
+            }
             let known: Vec<&str> = all.iter().map(|(n, _, _)| n.as_str()).collect();
             bail!("no installed forecaster named `{name}`; installed: {}, or `{ENSEMBLE}`", known.join(", "));
         };

@@ -12,9 +12,10 @@
 //! ```
 //!
 //! so in the long run the share of windows whose peak exceeds the plan is at most `1 − q`,
-//! whatever the forecast's own errors (the factor never goes below 1) (I. Gibbs and E. Candès (2021), "Adaptive conformal inference under
-//! distribution shift", *NeurIPS*). A forecaster whose errors were upward gave the plan
-//! headroom by accident; one that is right on average gets it here, by measurement.
+//! whatever the forecast's own errors; the factor never goes below 1 (I. Gibbs and E. Candès
+//! (2021), "Adaptive conformal inference under distribution shift", *NeurIPS*). A forecaster
+//! whose errors were upward gave the plan headroom by accident; one that is right on average
+//! gets it here, by measurement.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -25,10 +26,22 @@ const RATE: f64 = 0.02;
 const LOWEST: f64 = 0.0;
 const HIGHEST: f64 = 1.1;
 
+/// One plan waiting for its window to pass.
+#[derive(Debug)]
+struct Pending {
+    /// When it was made: the demand it is scored against comes after.
+    made: i64,
+    /// The end of its window.
+    until: i64,
+    planned: f64,
+    /// The highest demand seen in its window so far.
+    peak: f64,
+}
+
 #[derive(Debug, Default)]
 struct Track {
-    /// Plans waiting for their window to pass: made at, window end, demand planned, peak seen.
-    pending: VecDeque<(i64, i64, f64, f64)>,
+    /// Oldest first.
+    pending: VecDeque<Pending>,
     offset: f64,
 }
 
@@ -42,12 +55,11 @@ impl Coverage {
     /// Scores the plans of `service` against the demand of the step that ended at `time`.
     pub fn observe(&mut self, service: &str, time: i64, demand: f64, quantile: f64) {
         let Some(track) = self.services.get_mut(service) else { return };
-        for plan in track.pending.iter_mut().filter(|p| p.0 < time) {
-            plan.3 = plan.3.max(demand);
+        for plan in track.pending.iter_mut().filter(|p| p.made < time) {
+            plan.peak = plan.peak.max(demand);
         }
-        while track.pending.front().is_some_and(|p| p.1 <= time) {
-            let (_, _, planned, peak) = track.pending.pop_front().expect("front exists");
-            let missed = f64::from(u8::from(peak > planned));
+        while let Some(plan) = track.pending.pop_front_if(|p| p.until <= time) {
+            let missed = f64::from(u8::from(plan.peak > plan.planned));
             track.offset = (track.offset + RATE * (missed - (1.0 - quantile))).clamp(LOWEST, HIGHEST);
         }
     }
@@ -56,7 +68,7 @@ impl Coverage {
     /// `time + lead_s`.
     pub fn planned(&mut self, service: &str, time: i64, lead_s: u32, planned: f64) {
         let track = self.services.entry(service.to_owned()).or_default();
-        track.pending.push_back((time, time + i64::from(lead_s), planned, 0.0));
+        track.pending.push_back(Pending { made: time, until: time + i64::from(lead_s), planned, peak: 0.0 });
     }
 
     /// The factor on `service`'s planned demand (1 until a window has been scored).

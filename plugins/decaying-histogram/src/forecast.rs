@@ -123,8 +123,8 @@ mod tests {
     use super::*;
     use crate::DecayingHistogram;
     use foresight_sdk::testing::{
-        DAY, HOUR, Lcg, daily_shape, forecast_one as run, forecasts_zero_under_an_outage,
-        refuses_series_with_nothing_observed, sale_and_launch,
+        DAY, HOUR, Lcg, daily_on_random_walk, daily_shape, forecast_one as run,
+        forecasts_zero_under_an_outage, refuses_series_with_nothing_observed, sale_and_launch,
     };
 
     /// 2023-11-14 00:00:00 UTC: a midnight, so that index `i` of an hourly series is hour `i % 24`.
@@ -256,14 +256,7 @@ mod tests {
     fn a_level_that_wanders_is_followed_at_short_leads() {
         // A month of the daily pattern riding on a random walk: the histograms lag the level,
         // the correction does not.
-        let mut noise = Lcg(7);
-        let mut level = 0.0;
-        let values: Vec<f64> = (0..30 * 24)
-            .map(|i| {
-                level += 3.0 * noise.next();
-                daily_shape(i % 24) + level
-            })
-            .collect();
+        let values = daily_on_random_walk(30 * 24, 7, 0.0, 3.0);
         let error = |config: &str| {
             let mut f = forecaster(config);
             let origins = (20 * 24..30 * 24).step_by(7);

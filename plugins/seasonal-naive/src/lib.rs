@@ -119,6 +119,9 @@ impl SeasonalNaive {
         };
         let min_points = self.min_residuals.max(self.backtest_points / 4);
         let mut residuals = Vec::with_capacity(self.max_residuals.min(values.len()));
+        // The rule and look-back the residuals were last collected for: leads that share them
+        // (every lead within one season, for a plain season) reuse them.
+        let mut residuals_key = None;
         let mut points = Vec::with_capacity(horizons.len());
         let mut bands = Vec::with_capacity(horizons.len());
         for &horizon in horizons {
@@ -132,8 +135,12 @@ impl SeasonalNaive {
             // A rule whose every source is a gap has nothing to say; the last observation
             // still does.
             let point = context.predict(&rule, target, h).unwrap_or(values[last]);
-            context.residuals(&rule, h, self.max_residuals, &mut residuals);
-            residuals.sort_unstable_by(f64::total_cmp);
+            let key = context.residuals_key(&rule, h);
+            if residuals_key.as_ref() != Some(&key) {
+                context.residuals(&rule, h, self.max_residuals, &mut residuals);
+                residuals.sort_unstable_by(f64::total_cmp);
+                residuals_key = Some(key);
+            }
             bands.push(if residuals.len() >= self.min_residuals {
                 Band::empirical(&residuals, quantiles)
             } else {
@@ -293,7 +300,7 @@ impl Forecaster for SeasonalNaive {
         }
         if backtest_points > 0 && backtest_points < min_residuals {
             return invalid(format!(
-                "`backtest-points` ({backtest_points}) must be at least `min-residuals` ({min_residuals}): fewer errors say nothing about a rule"
+                "`backtest-points` ({backtest_points}) must be 0 (no backtest) or at least `min-residuals` ({min_residuals}): fewer errors say nothing about a rule; raise it (2000 is a good start) or lower `min-residuals`"
             ));
         }
         if !(level_window_s.is_finite() && level_window_s >= 1.0) {
@@ -321,8 +328,8 @@ foresight_sdk::export_forecaster!(SeasonalNaive);
 mod tests {
     use super::*;
     use foresight_sdk::testing::{
-        DAY, HOUR, Lcg, daily_shape, forecast_one as run, forecasts_zero_under_an_outage, hourly,
-        refuses_series_with_nothing_observed, sale_and_launch,
+        DAY, HOUR, Lcg, daily_on_random_walk, daily_shape, forecast_one as run,
+        forecasts_zero_under_an_outage, hourly, refuses_series_with_nothing_observed, sale_and_launch,
     };
 
     /// Rules chosen per lead by a backtest of the latest 400 observations.
@@ -383,14 +390,7 @@ mod tests {
     fn a_level_that_wanders_is_followed_where_the_series_says_so() {
         // Three weeks of a daily shape on a level that moves by a random walk: an hour ahead,
         // carrying today's level beats repeating yesterday.
-        let mut noise = Lcg(11);
-        let mut level = 50.0;
-        let wander: Vec<f64> = (0..21 * 24)
-            .map(|i| {
-                level += 3.0 * noise.next();
-                daily_shape(i % 24) + level
-            })
-            .collect();
+        let wander = daily_on_random_walk(21 * 24, 11, 50.0, 3.0);
         let (history, future) = wander.split_at(20 * 24);
         let mut errors = [0.0, 0.0];
         for origin in (0..24).step_by(3) {
@@ -452,14 +452,7 @@ mod tests {
     fn quantiles_are_ordered_and_widen_with_horizon() {
         // Five weeks of a daily pattern riding on a random-walk level: the further back the
         // lag, the more the level has drifted.
-        let mut noise = Lcg(7);
-        let mut level = 0.0;
-        let values: Vec<f64> = (0..35 * 24)
-            .map(|i| {
-                level += noise.next();
-                daily_shape(i % 24) + level
-            })
-            .collect();
+        let values = daily_on_random_walk(35 * 24, 7, 0.0, 1.0);
         let horizons = [HOUR, 6 * HOUR, 3 * DAY, 10 * DAY];
         let quantiles = [0.05, 0.25, 0.5, 0.75, 0.95];
         // The plain blend: the same lags within a day give the same band. Ten days out the lags

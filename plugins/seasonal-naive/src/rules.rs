@@ -208,19 +208,11 @@ impl<'a> Context<'a> {
     /// `min_points` of those observations is not considered.
     pub fn choose(&self, rules: &[Rule], h: u64, points: usize, min_points: usize) -> Rule {
         let reference = rules[0];
-        let mut targets = Vec::with_capacity(points);
-        for t in (0..self.values.len() as u64).rev() {
-            if targets.len() >= points {
-                break;
-            }
-            let actual = self.values[t as usize];
-            if actual.is_nan() {
-                continue;
-            }
-            if let Some(predicted) = self.predict(&reference, t, h) {
-                targets.push((t, actual, (actual - predicted).abs()));
-            }
-        }
+        let targets: Vec<(u64, f64, f64)> = self
+            .scored(&reference, h)
+            .take(points)
+            .map(|(t, actual, predicted)| (t, actual, (actual - predicted).abs()))
+            .collect();
         let mut best = (reference, 0.0);
         for rule in &rules[1..] {
             let (mut sum, mut squares, mut n) = (0.0, 0.0, 0usize);
@@ -248,18 +240,31 @@ impl<'a> Context<'a> {
     /// In-sample residuals of `rule` at lead `h` for the latest `max` observations, into `out`.
     pub fn residuals(&self, rule: &Rule, h: u64, max: usize, out: &mut Vec<f64>) {
         out.clear();
-        for t in (0..self.values.len() as u64).rev() {
-            if out.len() >= max {
-                break;
-            }
+        out.extend(self.scored(rule, h).take(max).map(|(_, actual, predicted)| actual - predicted));
+    }
+
+    /// What decides `rule`'s in-sample forecasts at lead `h`: leads with the same key have the
+    /// very same residuals. A plain season looks back whole seasons, so every lead within one
+    /// season shares them; a shifted rule or the last value depends on the lead itself.
+    pub fn residuals_key(&self, rule: &Rule, h: u64) -> (Rule, Vec<Option<u64>>) {
+        let reaches = match (rule.base, rule.shift) {
+            (Base::Season(k), None) => vec![self.lags[k].reach(h)],
+            (Base::Blend, None) => self.lags.iter().map(|lag| lag.reach(h)).collect(),
+            _ => vec![Some(h)],
+        };
+        (*rule, reaches)
+    }
+
+    /// Newest first, every observation `rule` forecasts at lead `h`: its index, what was
+    /// observed and what the rule said.
+    fn scored<'s>(&'s self, rule: &'s Rule, h: u64) -> impl Iterator<Item = (u64, f64, f64)> + 's {
+        (0..self.values.len() as u64).rev().filter_map(move |t| {
             let actual = self.values[t as usize];
             if actual.is_nan() {
-                continue;
+                return None;
             }
-            if let Some(predicted) = self.predict(rule, t, h) {
-                out.push(actual - predicted);
-            }
-        }
+            self.predict(rule, t, h).map(|predicted| (t, actual, predicted))
+        })
     }
 }
 
