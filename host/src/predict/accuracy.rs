@@ -60,6 +60,8 @@ struct Pending {
     values: Vec<f64>,
     /// For the served forecast, the value observed when it was made (persistence's forecast).
     observed: Option<f64>,
+    /// Whether the series had just risen when it was made.
+    rising: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -137,12 +139,18 @@ impl Accuracy {
         &self.anchors
     }
 
+    /// The same, to tell it what each series is observed at now.
+    pub fn anchors_mut(&mut self) -> &mut Anchors {
+        &mut self.anchors
+    }
+
     /// Remembers a forecast made from a series whose last value is the step starting at
     /// `last`: `row` holds `horizons × quantiles` values, row-major, at exactly the tracked
     /// lead times. `observed` is that last value when this is the forecast the planner is
     /// served, so it is also compared with persistence.
     pub fn expect(&mut self, subject: Arc<Subject>, last: i64, row: &[f64], observed: Option<f64>) {
         let q = self.quantiles.len();
+        let rising = observed.is_some() && self.anchors.rising(&subject.series);
         for (h, &horizon) in self.horizons.iter().enumerate() {
             let values = row[h * q..(h + 1) * q].to_vec();
             self.pending.entry(last + i64::from(horizon)).or_default().push(Pending {
@@ -150,6 +158,7 @@ impl Accuracy {
                 horizon: h,
                 values,
                 observed,
+                rising,
             });
         }
     }
@@ -191,7 +200,7 @@ impl Accuracy {
                     .or_insert_with(|| Totals { at_or_below: vec![0; levels], ..Totals::default() });
                 t.scored += 1;
                 if let Some(observed) = p.observed {
-                    self.anchors.record(&s.series, p.horizon, &p.values, observed, actual);
+                    self.anchors.record(&s.series, p.horizon, &p.values, observed, p.rising, actual);
                 }
                 let error = p.values[median] - actual;
                 if actual > 0.0 {

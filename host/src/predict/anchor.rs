@@ -20,6 +20,14 @@
 //! ```
 //!
 //! (Bates and Granger's inverse-loss weights, shrunk towards ½ while few errors are known).
+//!
+//! Persistence's band is conditional on one thing it can see: whether the series has just
+//! **risen** — its last one-step log change above the [`RISE_QUANTILE`] of its recent ones.
+//! Forecasts made right after a rise keep their own ratios, and a forecast made after one is
+//! scaled by them: a series whose rises go on (a launch, a burst building over minutes) plans
+//! for the rest of the climb, one whose rises are noise that falls back plans for the fall.
+//! Each series learns which it is; before it has [`MIN_RATIOS`] such forecasts, or when it has
+//! not just risen, the band is the unconditional one.
 //! Where the forecaster is good — the daily shape an hour ahead — it carries the plan; where
 //! it is worse than the last observation — a minute ahead, a launch no history saw coming, a
 //! series whose season moved — the observation does. Weighting each level by its own loss
@@ -41,6 +49,12 @@ pub const WINDOW: usize = 128;
 const MIN_RATIOS: usize = 8;
 /// Scored forecasts before the weight is mostly the data's: below it, shrunk towards ½.
 const PRIOR: f64 = 10.0;
+/// Log ratios kept per series and lead of forecasts made right after a rise.
+const RISING_WINDOW: usize = 32;
+/// One-step log changes kept per series to say what counts as a rise.
+const CHANGES: usize = 128;
+/// A rise: a one-step log change above this quantile of the series' recent ones.
+pub const RISE_QUANTILE: f64 = 0.9;
 
 /// Recent record of one series at one lead.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -51,6 +65,9 @@ struct Errors {
     ratios: VecDeque<f64>,
     /// Per level, the quantile of `ratios`.
     quantile_log: Vec<f64>,
+    /// Log ratios of forecasts made right after a rise, newest last, and their quantiles.
+    rising: VecDeque<f64>,
+    rising_quantile_log: Vec<f64>,
     /// Per level, recent pinball loss of the served forecast and of persistence.
     loss_forecast: Vec<f64>,
     loss_persistence: Vec<f64>,
@@ -78,20 +95,67 @@ impl Errors {
         self.ratios.len() >= MIN_RATIOS
     }
 
-    fn refresh_quantiles(&mut self, levels: &[f64]) {
-        let mut sorted: Vec<f64> = self.ratios.iter().copied().collect();
-        sorted.sort_by(f64::total_cmp);
-        let last = sorted.len().saturating_sub(1) as f64;
-        self.quantile_log = levels
-            .iter()
-            .map(|&q| {
-                // Linear between order statistics (Hyndman and Fan's type 7).
-                let x = q * last;
-                let (i, frac) = (x.floor() as usize, x - x.floor());
-                let hi = sorted.get(i + 1).copied().unwrap_or(sorted[i]);
-                sorted[i] * (1.0 - frac) + hi * frac
-            })
-            .collect();
+    /// Persistence's log-ratio quantile at level `k`, right after a rise or not.
+    fn band(&self, k: usize, rising: bool) -> f64 {
+        if rising && self.rising.len() >= MIN_RATIOS {
+            self.rising_quantile_log[k]
+        } else {
+            self.quantile_log[k]
+        }
+    }
+}
+
+/// Quantiles of a window at each level, linear between order statistics (Hyndman and Fan's
+/// type 7).
+fn quantiles(window: &VecDeque<f64>, levels: &[f64]) -> Vec<f64> {
+    let mut sorted: Vec<f64> = window.iter().copied().collect();
+    sorted.sort_by(f64::total_cmp);
+    levels.iter().map(|&q| quantile_sorted(&sorted, q)).collect()
+}
+
+fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+    let last = sorted.len().saturating_sub(1) as f64;
+    let x = q * last;
+    let (i, frac) = (x.floor() as usize, x - x.floor());
+    let hi = sorted.get(i + 1).copied().unwrap_or(sorted[i]);
+    sorted[i] * (1.0 - frac) + hi * frac
+}
+
+fn push(window: &mut VecDeque<f64>, value: f64, cap: usize) {
+    if window.len() == cap {
+        window.pop_front();
+    }
+    window.push_back(value);
+}
+
+/// What one series has done lately: its recent one-step changes and, per tracked lead, its
+/// forecasts' errors.
+#[derive(Debug, Clone, Default)]
+struct Record {
+    /// The last value observed, to take the next change from.
+    last: Option<f64>,
+    /// One-step log changes, newest last.
+    changes: VecDeque<f64>,
+    /// Whether the newest change is a rise.
+    rising: bool,
+    leads: Vec<Errors>,
+}
+
+impl Record {
+    fn observe(&mut self, now: f64) {
+        let change = self.last.filter(|&before| before > 0.0 && now > 0.0).map(|before| (now / before).ln());
+        self.last = Some(now);
+        let Some(change) = change else {
+            self.rising = false;
+            return;
+        };
+        // Judged against the changes before it, so a rise cannot raise its own bar.
+        self.rising = change > 0.0 && self.changes.len() >= MIN_RATIOS && {
+            let mut sorted: Vec<f64> = self.changes.iter().copied().collect();
+            sorted.sort_by(f64::total_cmp);
+            change > quantile_sorted(&sorted, RISE_QUANTILE)
+        };
+        push(&mut self.changes, change, CHANGES);
     }
 }
 
@@ -101,7 +165,8 @@ impl Errors {
 pub struct Anchor {
     /// Per level, the weight of the served forecast, 0–1.
     pub weight: Vec<f64>,
-    /// Per level, the quantile of ln(what came / what was observed).
+    /// Per level, the quantile of ln(what came / what was observed), right after a rise if the
+    /// series has just risen.
     pub quantile_log: Vec<f64>,
 }
 
@@ -110,7 +175,7 @@ pub struct Anchor {
 pub struct Anchors {
     horizons: Vec<u32>,
     levels: Vec<f64>,
-    series: HashMap<Arc<str>, Vec<Errors>>,
+    series: HashMap<Arc<str>, Record>,
 }
 
 impl Anchors {
@@ -119,24 +184,44 @@ impl Anchors {
         Self { horizons: horizons.to_vec(), levels: levels.to_vec(), series: HashMap::new() }
     }
 
+    /// Takes the value a series is observed at this step, which says whether it has just
+    /// risen; call it once per step, before the step's forecasts are made or blended.
+    pub fn observe(&mut self, series: &Arc<str>, now: f64) {
+        let width = self.horizons.len();
+        self.series
+            .entry(series.clone())
+            .or_insert_with(|| Record { leads: vec![Errors::default(); width], ..Record::default() })
+            .observe(now);
+    }
+
+    /// Whether a series' last observed change is a rise.
+    pub fn rising(&self, series: &str) -> bool {
+        self.series.get(series).is_some_and(|r| r.rising)
+    }
+
     /// Records one settled forecast — its value per level, the value observed when it was
-    /// made, and what came — for a series at a tracked lead (by index).
+    /// made and whether the series had just risen then, and what came — for a series at a
+    /// tracked lead (by index).
     pub fn record(
         &mut self,
         series: &Arc<str>,
         horizon: usize,
         forecast: &[f64],
         observed: f64,
+        rising: bool,
         actual: f64,
     ) {
         let (width, levels) = (self.horizons.len(), self.levels.len());
-        let e =
-            &mut self.series.entry(series.clone()).or_insert_with(|| vec![Errors::default(); width])[horizon];
+        let e = &mut self
+            .series
+            .entry(series.clone())
+            .or_insert_with(|| Record { leads: vec![Errors::default(); width], ..Record::default() })
+            .leads[horizon];
         if e.ready() {
             e.n += 1;
             let alpha = 1.0 / e.n.min(SPAN) as f64;
             for (k, (&tau, &said)) in self.levels.iter().zip(forecast).enumerate() {
-                let persistence = observed * e.quantile_log[k].exp();
+                let persistence = observed * e.band(k, rising).exp();
                 e.loss_forecast[k] += alpha * (pinball(tau, said, actual) - e.loss_forecast[k]);
                 e.loss_persistence[k] += alpha * (pinball(tau, persistence, actual) - e.loss_persistence[k]);
             }
@@ -145,11 +230,13 @@ impl Anchors {
             e.loss_persistence = vec![0.0; levels];
         }
         if observed > 0.0 && actual > 0.0 {
-            if e.ratios.len() == WINDOW {
-                e.ratios.pop_front();
+            let ratio = (actual / observed).ln();
+            push(&mut e.ratios, ratio, WINDOW);
+            e.quantile_log = quantiles(&e.ratios, &self.levels);
+            if rising {
+                push(&mut e.rising, ratio, RISING_WINDOW);
+                e.rising_quantile_log = quantiles(&e.rising, &self.levels);
             }
-            e.ratios.push_back((actual / observed).ln());
-            e.refresh_quantiles(&self.levels);
         }
     }
 
@@ -160,7 +247,8 @@ impl Anchors {
             .iter()
             .enumerate()
             .map(|(h, &lead)| {
-                let ready: Vec<&Errors> = self.series.values().map(|e| &e[h]).filter(|e| e.ready()).collect();
+                let ready: Vec<&Errors> =
+                    self.series.values().map(|r| &r.leads[h]).filter(|e| e.ready()).collect();
                 let mean = (!ready.is_empty()).then(|| {
                     (0..self.levels.len())
                         .map(|k| ready.iter().map(|e| e.weight(k)).sum::<f64>() / ready.len() as f64)
@@ -171,10 +259,11 @@ impl Anchors {
             .collect()
     }
 
-    /// The anchor of a series `lead_s` ahead (linear between tracked leads, the nearest beyond
-    /// them), or `None` before enough was scored for it.
+    /// The anchor of a series `lead_s` ahead as of its last observed change (linear between
+    /// tracked leads, the nearest beyond them), or `None` before enough was scored for it.
     pub fn at(&self, series: &str, lead_s: u32) -> Option<Anchor> {
-        let errors = self.series.get(series)?;
+        let record = self.series.get(series)?;
+        let (errors, rising) = (&record.leads, record.rising);
         let hi = self.horizons.partition_point(|&h| h < lead_s).min(self.horizons.len() - 1);
         let lo = hi.saturating_sub(1);
         let (h0, h1) = (f64::from(self.horizons[lo]), f64::from(self.horizons[hi]));
@@ -190,7 +279,7 @@ impl Anchors {
         let levels = 0..self.levels.len();
         Some(Anchor {
             weight: levels.clone().map(|k| mix(a.weight(k), b.weight(k))).collect(),
-            quantile_log: levels.map(|k| mix(a.quantile_log[k], b.quantile_log[k])).collect(),
+            quantile_log: levels.map(|k| mix(a.band(k, rising), b.band(k, rising))).collect(),
         })
     }
 
@@ -227,8 +316,8 @@ mod tests {
         // A minute ahead what comes is what was observed and the forecast is 20 % high; an
         // hour ahead the forecast is right and what was observed is far off.
         for _ in 0..500 {
-            a.record(&series(), 0, &[120.0, 120.0, 120.0], 100.0, 100.0);
-            a.record(&series(), 1, &[100.0, 100.0, 100.0], 60.0, 100.0 + 0.0);
+            a.record(&series(), 0, &[120.0, 120.0, 120.0], 100.0, false, 100.0);
+            a.record(&series(), 1, &[100.0, 100.0, 100.0], 60.0, false, 100.0 + 0.0);
         }
         let near = a.at("web/eu", 60).unwrap();
         let far = a.at("web/eu", 3600).unwrap();
@@ -250,7 +339,7 @@ mod tests {
         // What comes is the observation ×1.2 or ×0.8, alternately; the forecaster is useless.
         for k in 0..400 {
             let actual = if k % 2 == 0 { 120.0 } else { 80.0 };
-            a.record(&series(), 0, &[1000.0, 1000.0, 1000.0], 100.0, actual);
+            a.record(&series(), 0, &[1000.0, 1000.0, 1000.0], 100.0, false, actual);
         }
         let mut f = vec![1000.0, 1000.0, 1000.0];
         a.blend("web/eu", &[60], 200.0, &mut f);
@@ -264,13 +353,59 @@ mod tests {
     fn nothing_is_anchored_before_enough_is_known() {
         let mut a = Anchors::new(&[60], &LEVELS);
         for _ in 0..MIN_RATIOS - 1 {
-            a.record(&series(), 0, &[90.0, 100.0, 110.0], 100.0, 100.0);
+            a.record(&series(), 0, &[90.0, 100.0, 110.0], 100.0, false, 100.0);
         }
         assert_eq!(a.at("web/eu", 60), None);
-        a.record(&series(), 0, &[90.0, 100.0, 110.0], 100.0, 100.0);
-        a.record(&series(), 0, &[90.0, 100.0, 110.0], 100.0, 100.0);
+        a.record(&series(), 0, &[90.0, 100.0, 110.0], 100.0, false, 100.0);
+        a.record(&series(), 0, &[90.0, 100.0, 110.0], 100.0, false, 100.0);
         let w = &a.at("web/eu", 60).unwrap().weight;
         // One scored forecast: still mostly the prior of a half.
         assert!(w.iter().all(|&w| (w - 0.5).abs() < 0.1), "{w:?}");
+    }
+
+    #[test]
+    fn after_a_rise_persistence_plans_for_what_rises_did() {
+        for (after_rise, expected) in [(1.5, 1.5_f64.ln()), (0.9, 0.9_f64.ln())] {
+            let mut a = Anchors::new(&[60], &LEVELS);
+            // Calm forecasts come true within 2 %; those made right after a rise see the climb
+            // go on (×1.5) — or fall back (×0.9).
+            for k in 0..200 {
+                let calm = if k % 2 == 0 { 98.0 } else { 102.0 };
+                a.record(&series(), 0, &[1e6; 3], 100.0, false, calm);
+                if k % 10 == 0 {
+                    a.record(&series(), 0, &[1e6; 3], 100.0, true, 100.0 * after_rise);
+                }
+            }
+            // Small changes set the bar; a 30 % jump clears it.
+            for k in 0..20 {
+                a.observe(&series(), 100.0 + f64::from(k % 3));
+            }
+            assert!(!a.rising("web/eu"));
+            a.observe(&series(), 130.0);
+            assert!(a.rising("web/eu"));
+            let median = a.at("web/eu", 60).unwrap().quantile_log[1];
+            assert!((median - expected).abs() < 0.02, "{after_rise}: {median}");
+            // The next step holds: the unconditional band again.
+            a.observe(&series(), 130.0);
+            assert!(!a.rising("web/eu"));
+            let median = a.at("web/eu", 60).unwrap().quantile_log[1];
+            assert!(median.abs() < 0.03, "{after_rise}: {median}");
+        }
+    }
+
+    #[test]
+    fn a_fall_or_the_first_value_is_never_a_rise() {
+        let mut a = Anchors::new(&[60], &LEVELS);
+        a.observe(&series(), 100.0);
+        assert!(!a.rising("web/eu"), "nothing to compare the first value with");
+        for k in 0..20 {
+            a.observe(&series(), 100.0 - f64::from(k));
+        }
+        // Every change so far was a fall: the bar is below zero, but a fall never clears it.
+        a.observe(&series(), 79.5);
+        assert!(!a.rising("web/eu"));
+        a.observe(&series(), 0.0);
+        a.observe(&series(), 50.0);
+        assert!(!a.rising("web/eu"), "no ratio from zero");
     }
 }

@@ -125,6 +125,12 @@ impl Predictor {
         members: &[Guarded<dyn ForecastPolicy>],
     ) -> Result<Forecasts, Vec<PluginFault>> {
         self.accuracy.settle(o);
+        for service in &o.services {
+            for (region, &now) in o.regions.iter().zip(&service.demand_rps) {
+                let series: Arc<str> = format!("{}/{region}", service.name).into();
+                self.accuracy.anchors_mut().observe(&series, now);
+            }
+        }
         let step = o.step_s.max(1);
         let regions = o.regions.len();
         // The history's newest value is the step that just ended.
