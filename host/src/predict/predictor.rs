@@ -467,6 +467,26 @@ mod tests {
     }
 
     #[test]
+    fn each_step_tells_the_anchors_which_series_just_rose() {
+        let (_, role) = role();
+        let mut p = Predictor::new(300);
+        let mut o = observation(6000, 1);
+        for k in 0..20 {
+            o.time = 6000 + 60 * k;
+            predict(&mut p, &o, &role);
+        }
+        assert!(!p.accuracy().anchors().rising("svc-0/eu"));
+        o.time += 60;
+        o.services[0].demand_rps = vec![20.0, 10.0];
+        predict(&mut p, &o, &role);
+        assert!(p.accuracy().anchors().rising("svc-0/eu"));
+        assert!(!p.accuracy().anchors().rising("svc-0/us"));
+        o.time += 60;
+        predict(&mut p, &o, &role);
+        assert!(!p.accuracy().anchors().rising("svc-0/eu"), "holding is not rising");
+    }
+
+    #[test]
     fn kept_forecasts_are_read_at_their_lead_plus_their_age() {
         let (_, role) = role();
         let mut p = Predictor::new(300);
