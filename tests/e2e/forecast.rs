@@ -81,7 +81,7 @@ fn one_series_gets_quantile_forecasts_for_every_step() {
 }
 
 #[test]
-fn eval_scores_every_installed_forecaster_and_the_ensemble_by_rolling_origin() {
+fn eval_scores_every_installed_forecaster_the_ensemble_and_the_default_by_rolling_origin() {
     let dir = tempfile::tempdir().expect("tempdir");
     let plugins = fixtures::plugin_dir(dir.path());
     let data = dir.path().join("data");
@@ -115,9 +115,62 @@ fn eval_scores_every_installed_forecaster_and_the_ensemble_by_rolling_origin() {
         assert!(one_hour["mase"].as_f64().is_some_and(|m| (0.0..1.0).contains(&m)), "{plugin}: {one_hour}");
         assert!(report["plugins"][plugin]["90m"].is_null(), "90 min is not a whole number of hourly steps");
     }
+    // The configuration serves seasonal-naive alone: `default` is its row.
+    for horizon in ["1h", "6h"] {
+        assert_eq!(
+            report["plugins"]["default"][horizon]["mase"],
+            report["plugins"]["seasonal-naive"][horizon]["mase"]
+        );
+    }
     let rows = report["rows"].as_array().expect("rows");
     assert!(
         rows.iter().any(|r| r["series"] == "b.csv" && r["plugin"] == "holt-winters" && r["horizon"] == "6h")
+    );
+
+    // Served with an ensemble, `default` is the combination, and only what was asked for runs.
+    let noisy = dir.path().join("noisy");
+    std::fs::create_dir(&noisy).expect("mkdir");
+    let mut text = String::from("timestamp,value\n");
+    let mut seed = 7_u64;
+    for i in 0..15 * 24 {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let noise = (seed >> 33) as f64 / f64::from(1_u32 << 31) * 30.0;
+        let value = 100.0 + 60.0 * ((i % 24) as f64 / 24.0 * std::f64::consts::TAU).sin() + noise;
+        text.push_str(&format!("2024-03-{:02}T{:02}:00:00Z,{value:.3}\n", 1 + i / 24, i % 24));
+    }
+    std::fs::write(noisy.join("n.csv"), text).expect("write");
+    let combined = dir.path().join("default.json");
+    let run = foresight()
+        .env("FORESIGHT_PLUGINS__DIR", &plugins)
+        .args(["forecast", "eval", "--horizons", "1h", "--quiet", "--plugin", "default", "seasonal-naive"])
+        .args(["--set", r#"plugins.ensemble=["holt-winters.wasm"]"#, "--data"])
+        .arg(&noisy)
+        .arg("--out")
+        .arg(&combined)
+        .output()
+        .expect("runs");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let combined: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&combined).expect("json")).expect("JSON");
+    let names: Vec<&String> = combined["plugins"].as_object().expect("plugins").keys().collect();
+    assert_eq!(names, ["default", "seasonal-naive"]);
+    let mase = |p: &str| combined["plugins"][p]["1h"]["mase"].as_f64().expect("mase");
+    assert!(mase("default").is_finite() && mase("default") != mase("seasonal-naive"), "{combined}");
+
+    // A member the configuration names but nobody built is named, with the key.
+    let run = foresight()
+        .env("FORESIGHT_PLUGINS__DIR", &plugins)
+        .args(["forecast", "eval", "--plugin", "default", "--quiet"])
+        .args(["--set", r#"plugins.ensemble=["nope.wasm"]"#, "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(dir.path().join("nope.json"))
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        !run.status.success() && err.contains("[plugins] ensemble[0]") && err.contains("nope.wasm"),
+        "{err}"
     );
     let skipped = report["skipped"].as_array().expect("skipped");
     assert!(skipped.iter().any(|s| s["file"] == "wide.csv"), "{skipped:?}");

@@ -18,6 +18,8 @@ use crate::predict::history;
 
 /// The name that stands for the combination of the other forecasters.
 pub const ENSEMBLE: &str = "ensemble";
+/// The name that stands for the forecaster the configuration serves, with its ensemble.
+pub const DEFAULT: &str = "default";
 
 /// Options of `foresight forecast`.
 #[derive(Debug, clap::Args)]
@@ -31,7 +33,8 @@ pub struct ForecastArgs {
     /// How far ahead to forecast; every step of the series up to it is written.
     #[arg(long, default_value = "24h")]
     horizon: humantime::Duration,
-    /// Installed forecaster (descriptor name or file stem in the plugin folder), or `ensemble`.
+    /// Installed forecaster (descriptor name or file stem in the plugin folder), `ensemble`, or
+    /// `default` (the forecaster `[plugins.forecaster]` serves, with `[plugins] ensemble`).
     #[arg(long, default_value = "seasonal-naive")]
     plugin: String,
     /// Output CSV (`timestamp,p10,p50,p90`); standard output when left out.
@@ -69,8 +72,9 @@ pub struct EvalArgs {
     /// Horizons, comma separated; reported as written.
     #[arg(long, value_delimiter = ',', default_value = "1h,6h,12h,24h,48h")]
     horizons: Vec<String>,
-    /// Forecasters to evaluate (installed names, or `ensemble` for their combination);
-    /// default: every installed forecaster and the ensemble.
+    /// Forecasters to evaluate (installed names, `ensemble` for their combination, `default`
+    /// for the forecaster `[plugins.forecaster]` serves combined with `[plugins] ensemble`);
+    /// default: every installed forecaster, the ensemble and `default`.
     #[arg(long, num_args = 1..)]
     plugin: Vec<String>,
     /// JSON report.
@@ -150,9 +154,90 @@ fn installed(config: &Config) -> anyhow::Result<(Runtime, Vec<Installed>, Vec<Re
     Ok((runtime, found, failed))
 }
 
+/// The forecaster the configuration serves and the ensemble members it combines it with.
+struct Served {
+    forecaster: Contender,
+    members: Vec<Contender>,
+}
+
+impl Served {
+    /// As `[plugins.forecaster]` and `[plugins] ensemble` name them, among the installed.
+    fn of(config: &Config, all: &[Installed], failed: &[Refused]) -> anyhow::Result<Self> {
+        let p = &config.plugins;
+        let find = |file: &Path, key: &str| -> anyhow::Result<Contender> {
+            if let Some((name, _, policy)) = all.iter().find(|(_, f, _)| f == file) {
+                return Ok(Contender { name: name.clone(), policy: policy.clone() });
+            }
+            if let Some((_, why)) = failed.iter().find(|(f, _)| f == file) {
+                bail!("{key} ({}) could not start: {why}; fix its configuration", file.display());
+            }
+            bail!(
+                "{key} names {}, which is not an installed forecaster; build it with `foresight plugin build` or fix {key}",
+                file.display()
+            )
+        };
+        let forecaster = find(&p.file(&p.forecaster), "[plugins.forecaster] file")?;
+        let members = p
+            .ensemble
+            .iter()
+            .enumerate()
+            .map(|(i, file)| find(&p.dir().join(file), &format!("[plugins] ensemble[{i}]")))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self { forecaster, members })
+    }
+
+    /// Its rows and seconds on one series: the forecaster's own when it serves alone and was
+    /// already evaluated (the same plugin, started with the same configuration), else its own
+    /// evaluation.
+    fn evaluate(
+        &self,
+        name: &str,
+        series: &foresight_sdk::Series,
+        evaluated: &evaluate::SeriesResult,
+        horizons: &[(String, u32)],
+    ) -> evaluate::SeriesResult {
+        let combined = !self.members.is_empty();
+        let own;
+        let (result, label) = if combined {
+            let list: Vec<Contender> = std::iter::once(&self.forecaster)
+                .chain(&self.members)
+                .map(|c| Contender { name: c.name.clone(), policy: c.policy.clone() })
+                .collect();
+            own = evaluate::evaluate_series(name, series, &list, true, horizons);
+            (&own, ENSEMBLE)
+        } else if evaluated.rows.iter().any(|r| r.plugin == self.forecaster.name)
+            || evaluated.failures.iter().any(|(p, _)| *p == self.forecaster.name)
+        {
+            (evaluated, self.forecaster.name.as_str())
+        } else {
+            own = evaluate::evaluate_series(
+                name,
+                series,
+                std::slice::from_ref(&self.forecaster),
+                false,
+                horizons,
+            );
+            (&own, self.forecaster.name.as_str())
+        };
+        let rename = |p: &String| (p == label).then(|| DEFAULT.to_owned());
+        evaluate::SeriesResult {
+            rows: result
+                .rows
+                .iter()
+                .filter_map(|r| rename(&r.plugin).map(|plugin| evaluate::Row { plugin, ..r.clone() }))
+                .collect(),
+            seconds: result.seconds.iter().filter_map(|(p, s)| rename(p).map(|p| (p, *s))).collect(),
+            failures: result.failures.iter().filter_map(|(p, w)| rename(p).map(|p| (p, w.clone()))).collect(),
+        }
+    }
+}
+
 /// The contenders `names` stands for (all installed when empty), whether the ensemble is among
-/// them, and the runtime they run on.
-fn contenders(config: &Config, names: &[String]) -> anyhow::Result<(Vec<Contender>, bool, Runtime)> {
+/// them, the served forecaster if `default` is, and the runtime they run on.
+fn contenders(
+    config: &Config,
+    names: &[String],
+) -> anyhow::Result<(Vec<Contender>, bool, Option<Served>, Runtime)> {
     let (runtime, all, failed) = installed(config)?;
     if all.is_empty() {
         bail!(
@@ -161,7 +246,12 @@ fn contenders(config: &Config, names: &[String]) -> anyhow::Result<(Vec<Contende
         );
     }
     let ensemble = names.is_empty() || names.iter().any(|n| n == ENSEMBLE);
-    let wanted: Vec<&String> = names.iter().filter(|n| *n != ENSEMBLE).collect();
+    let served = if names.is_empty() || names.iter().any(|n| n == DEFAULT) {
+        Some(Served::of(config, &all, &failed)?)
+    } else {
+        None
+    };
+    let wanted: Vec<&String> = names.iter().filter(|n| *n != ENSEMBLE && *n != DEFAULT).collect();
     let mut picked = Vec::new();
     for name in &wanted {
         let Some((n, _, p)) =
@@ -177,14 +267,17 @@ fn contenders(config: &Config, names: &[String]) -> anyhow::Result<(Vec<Contende
                 );
             }
             let known: Vec<&str> = all.iter().map(|(n, _, _)| n.as_str()).collect();
-            bail!("no installed forecaster named `{name}`; installed: {}, or `{ENSEMBLE}`", known.join(", "));
+            bail!(
+                "no installed forecaster named `{name}`; installed: {}, or `{ENSEMBLE}` or `{DEFAULT}`",
+                known.join(", ")
+            );
         };
         picked.push(Contender { name: n.clone(), policy: p.clone() });
     }
-    if wanted.is_empty() {
+    if names.is_empty() || (wanted.is_empty() && ensemble) {
         picked = all.into_iter().map(|(name, _, policy)| Contender { name, policy }).collect();
     }
-    Ok((picked, ensemble, runtime))
+    Ok((picked, ensemble, served, runtime))
 }
 
 fn forecast_one(args: &ForecastArgs, config: &Config) -> anyhow::Result<ExitCode> {
@@ -201,7 +294,11 @@ fn forecast_one(args: &ForecastArgs, config: &Config) -> anyhow::Result<ExitCode
     }
     let leads: Vec<u32> = (1..=steps).map(|k| (k * u64::from(step)) as u32).collect();
     let names = std::slice::from_ref(&args.plugin);
-    let (members, ensemble, _runtime) = contenders(config, names)?;
+    let (mut members, mut ensemble, served, _runtime) = contenders(config, names)?;
+    if let Some(served) = served {
+        ensemble = !served.members.is_empty();
+        members = std::iter::once(served.forecaster).chain(served.members).collect();
+    }
     let request =
         ForecastRequest { series: vec![series.clone()], horizons: leads.clone(), quantiles: LEVELS.to_vec() };
     let mut answers = Vec::new();
@@ -264,7 +361,7 @@ fn run_eval(args: &EvalArgs, config: &Config) -> anyhow::Result<ExitCode> {
             Ok((h.trim().to_owned(), u32::try_from(d.as_secs()).context("--horizons: too long")?))
         })
         .collect::<anyhow::Result<_>>()?;
-    let (contenders, ensemble, _runtime) = contenders(config, &args.plugin)?;
+    let (contenders, ensemble, served, _runtime) = contenders(config, &args.plugin)?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(&args.data)
         .with_context(|| format!("cannot read --data {}", args.data.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -288,7 +385,7 @@ fn run_eval(args: &EvalArgs, config: &Config) -> anyhow::Result<ExitCode> {
     );
     bar.set_prefix(format!(
         "{} forecaster(s)",
-        contenders.len() + usize::from(ensemble && contenders.len() > 1)
+        contenders.len() + usize::from(ensemble && contenders.len() > 1) + usize::from(served.is_some())
     ));
     // Notes go to standard error whether or not the bar is drawn.
     let note = |text: String| bar.suspend(|| eprintln!("{text}"));
@@ -308,7 +405,13 @@ fn run_eval(args: &EvalArgs, config: &Config) -> anyhow::Result<ExitCode> {
                 continue;
             }
         };
-        let result = evaluate::evaluate_series(&name, &series, &contenders, ensemble, &horizons);
+        let mut result = evaluate::evaluate_series(&name, &series, &contenders, ensemble, &horizons);
+        if let Some(served) = &served {
+            let own = served.evaluate(&name, &series, &result, &horizons);
+            result.rows.extend(own.rows);
+            result.seconds.extend(own.seconds);
+            result.failures.extend(own.failures);
+        }
         for (plugin, why) in &result.failures {
             note(format!("note: {plugin} failed on {name}: {why}"));
         }
@@ -329,6 +432,9 @@ fn run_eval(args: &EvalArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let mut names: Vec<String> = contenders.iter().map(|c| c.name.clone()).collect();
     if ensemble && contenders.len() > 1 {
         names.push(ENSEMBLE.into());
+    }
+    if served.is_some() {
+        names.push(DEFAULT.into());
     }
     for plugin in &names {
         for (label, _) in &horizons {
