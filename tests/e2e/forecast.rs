@@ -108,7 +108,7 @@ fn eval_scores_every_installed_forecaster_the_ensemble_and_the_default_by_rollin
         serde_json::from_str(&std::fs::read_to_string(&out).expect("json")).expect("JSON");
     for plugin in ["seasonal-naive", "holt-winters", "mstl", "decaying-histogram", "ensemble"] {
         let one_hour = &report["plugins"][plugin]["1h"];
-        for key in ["mape", "mase", "coverage", "seconds", "series"] {
+        for key in ["mape", "mase", "coverage", "below_p10", "above_p90", "seconds", "series"] {
             assert!(!one_hour[key].is_null(), "{plugin} 1h lacks {key}: {report}");
         }
         assert_eq!(one_hour["series"], 2);

@@ -332,6 +332,8 @@ struct Summary {
     mape: Option<f64>,
     mase: f64,
     coverage: f64,
+    below_p10: f64,
+    above_p90: f64,
     seconds: f64,
     series: usize,
 }
@@ -451,6 +453,8 @@ fn run_eval(args: &EvalArgs, config: &Config) -> anyhow::Result<ExitCode> {
                     mape: (!mapes.is_empty()).then(|| mapes.iter().sum::<f64>() / mapes.len() as f64),
                     mase: mine.iter().map(|r| r.mase).sum::<f64>() / n,
                     coverage: mine.iter().map(|r| r.coverage).sum::<f64>() / n,
+                    below_p10: mine.iter().map(|r| r.below_p10).sum::<f64>() / n,
+                    above_p90: mine.iter().map(|r| r.above_p90).sum::<f64>() / n,
                     seconds: seconds.get(plugin).and_then(|m| m.get(label)).copied().unwrap_or(0.0),
                     series: mine.len(),
                 },
@@ -475,19 +479,21 @@ fn print_table(
     for (plugin, by_horizon) in plugins {
         println!("{plugin}");
         println!(
-            "  {:<8} {:>9} {:>8} {:>7} {:>9} {:>7} {:>9}",
-            "horizon", "accuracy", "MAPE", "MASE", "coverage", "series", "s/series"
+            "  {:<8} {:>9} {:>8} {:>7} {:>9} {:>6} {:>6} {:>7} {:>9}",
+            "horizon", "accuracy", "MAPE", "MASE", "coverage", "<p10", ">p90", "series", "s/series"
         );
         for (label, _) in horizons {
             let Some(s) = by_horizon.get(label) else { continue };
             let pct = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{:.1} %", v * 100.0));
             println!(
-                "  {:<8} {:>9} {:>8} {:>7.3} {:>8.1} % {:>7} {:>9.4}",
+                "  {:<8} {:>9} {:>8} {:>7.3} {:>8.1} % {:>4.1} % {:>4.1} % {:>7} {:>9.4}",
                 label,
                 pct(s.mape.map(|m| 1.0 - m)),
                 pct(s.mape),
                 s.mase,
                 s.coverage * 100.0,
+                s.below_p10 * 100.0,
+                s.above_p90 * 100.0,
                 s.series,
                 s.seconds / s.series.max(1) as f64
             );

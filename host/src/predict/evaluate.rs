@@ -11,7 +11,8 @@
 //! * **Scores** per series and horizon: MASE (mean absolute error over the in-sample mean
 //!   absolute error of a one-day seasonal-naive forecast on the values before the first
 //!   origin; a lag of one step when the series has no whole day), MAPE (over non-zero actuals,
-//!   as a fraction), and p10–p90 coverage (share of actuals within the band).
+//!   as a fraction), and p10–p90 coverage (share of actuals within the band) with the share
+//!   beyond each edge, so a band that misses on one side only shows it.
 //! * **Ensemble**: at each origin the members' forecasts are combined with weights from their
 //!   errors on this series at targets observed before that origin ([`super::ensemble`]),
 //!   made every 4 h from three weeks before the test part to its last origin (so the first test
@@ -63,6 +64,10 @@ pub struct Row {
     pub mape: Option<f64>,
     /// Share of actuals within p10–p90.
     pub coverage: f64,
+    /// Share of actuals below p10 (nominally 0.1).
+    pub below_p10: f64,
+    /// Share of actuals above p90 (nominally 0.1).
+    pub above_p90: f64,
     /// Forecasts scored.
     pub scored: usize,
 }
@@ -232,7 +237,8 @@ pub fn evaluate_series(
     }
     for (plugin, f) in &forecasts {
         for (h, &(label_index, lead)) in usable.iter().enumerate() {
-            let (mut abs, mut pct, mut pct_n, mut inside, mut n) = (0.0, 0.0, 0usize, 0usize, 0usize);
+            let (mut abs, mut pct, mut pct_n, mut n) = (0.0, 0.0, 0usize, 0usize);
+            let (mut below, mut above) = (0usize, 0usize);
             for (k, &origin) in origins.iter().enumerate() {
                 let Some(y) = actual(origin, lead) else { continue };
                 let row = &f[k][h * q..(h + 1) * q];
@@ -242,7 +248,8 @@ pub fn evaluate_series(
                     pct += e / y.abs();
                     pct_n += 1;
                 }
-                inside += usize::from(row[0] <= y && y <= row[2]);
+                below += usize::from(y < row[0]);
+                above += usize::from(y > row[2]);
                 n += 1;
             }
             if n == 0 {
@@ -254,7 +261,9 @@ pub fn evaluate_series(
                 horizon: horizons[label_index].0.clone(),
                 mase: abs / n as f64 / scale,
                 mape: (pct_n > 0).then(|| pct / pct_n as f64),
-                coverage: inside as f64 / n as f64,
+                coverage: (n - below - above) as f64 / n as f64,
+                below_p10: below as f64 / n as f64,
+                above_p90: above as f64 / n as f64,
                 scored: n,
             });
         }
@@ -362,6 +371,9 @@ mod tests {
         let six = &r.rows[1];
         assert!((six.mase - 6.0 / 24.0).abs() < 1e-12);
         assert_eq!(six.coverage, 0.0);
+        // A ramp outruns the band: every miss is above p90.
+        assert_eq!((six.below_p10, six.above_p90), (0.0, 1.0));
+        assert_eq!((one.below_p10, one.above_p90), (0.0, 0.0));
         // MAPE: 6 / actual at each origin (197 and 221).
         assert!((six.mape.unwrap() - (6.0 / 197.0 + 6.0 / 221.0) / 2.0).abs() < 1e-12);
     }
