@@ -4,16 +4,18 @@
 //!
 //! Weights follow Bates and Granger: inverse mean squared (scaled) error over the latest
 //! `window` scored forecasts, shrunk towards equal weights while few have been scored, so one
-//! lucky forecast does not hand a member the whole say. Members whose error is more than twice
-//! the best member's (in mean square) are left out: averaging in a clearly worse forecast
-//! costs more than the diversity gains.
+//! lucky forecast does not hand a member the whole say. Members whose mean squared error is
+//! more than [`TRIM`] times the best member's are left out: averaging in a clearly worse
+//! forecast costs more than the diversity gains. On the shared series (`forecast eval`, 71
+//! series) a trim at 1.25 rather than 2 lowered the ensemble's MASE at every horizon (1 h
+//! 0.563 → 0.557, 6 h 0.833 → 0.797, 24 h 1.368 → 1.316).
 
 use std::collections::VecDeque;
 
 /// Scored forecasts that count as much as the equal-weight prior.
 const PRIOR_FORECASTS: f64 = 1.0;
 /// Members whose mean squared error exceeds this multiple of the best member's get no weight.
-const TRIM: f64 = 2.0;
+const TRIM: f64 = 1.25;
 
 /// Recent errors of each member at each lead time, and the weights they imply.
 #[derive(Debug, Clone)]
@@ -105,12 +107,12 @@ mod tests {
             w.record(0, 0, 1.0);
             w.record(1, 0, 2.0);
         }
-        // MSE 1 and 1.44: inverse weights 1/2.44 and 0.694/2.44… trusted 10/11 against equal.
+        // MSE 1 and 1.21: inverse weights 1 and 1/1.21, normalised, trusted 10/11 against equal.
         for _ in 0..10 {
-            w.record(1, 0, 1.2);
+            w.record(1, 0, 1.1);
         }
         let trust = 10.0 / 11.0;
-        let inv = [1.0, 1.0 / 1.44];
+        let inv = [1.0, 1.0 / 1.21];
         let sum = inv[0] + inv[1];
         let expected =
             [trust * inv[0] / sum + (1.0 - trust) * 0.5, trust * inv[1] / sum + (1.0 - trust) * 0.5];
@@ -123,8 +125,8 @@ mod tests {
     fn a_clearly_worse_member_gets_no_weight() {
         let mut w = Weights::new(2, 1, 10);
         w.record(0, 0, 1.0);
-        w.record(1, 0, 1.5);
-        assert_eq!(w.at(0), vec![1.0, 0.0], "2.25 times the best mean square is over the trim");
+        w.record(1, 0, 1.2);
+        assert_eq!(w.at(0), vec![1.0, 0.0], "1.44 times the best mean square is over the trim");
     }
 
     #[test]
