@@ -121,6 +121,16 @@ fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     sorted[i] * (1.0 - frac) + hi * frac
 }
 
+/// The same quantile of values in any order, by selection rather than a sort (they are
+/// reordered): it runs for every series that rose, every step.
+fn quantile_selected(values: &mut [f64], q: f64) -> f64 {
+    let x = q * values.len().saturating_sub(1) as f64;
+    let (i, frac) = (x.floor() as usize, x - x.floor());
+    let (_, &mut lo, above) = values.select_nth_unstable_by(i, f64::total_cmp);
+    let hi = above.iter().copied().min_by(f64::total_cmp).unwrap_or(lo);
+    lo * (1.0 - frac) + hi * frac
+}
+
 fn push(window: &mut VecDeque<f64>, value: f64, cap: usize) {
     if window.len() == cap {
         window.pop_front();
@@ -151,9 +161,8 @@ impl Record {
         };
         // Judged against the changes before it, so a rise cannot raise its own bar.
         self.rising = change > 0.0 && self.changes.len() >= MIN_RATIOS && {
-            let mut sorted: Vec<f64> = self.changes.iter().copied().collect();
-            sorted.sort_by(f64::total_cmp);
-            change > quantile_sorted(&sorted, RISE_QUANTILE)
+            let mut changes: Vec<f64> = self.changes.iter().copied().collect();
+            change > quantile_selected(&mut changes, RISE_QUANTILE)
         };
         push(&mut self.changes, change, CHANGES);
     }
@@ -407,5 +416,24 @@ mod tests {
         a.observe(&series(), 0.0);
         a.observe(&series(), 50.0);
         assert!(!a.rising("web/eu"), "no ratio from zero");
+    }
+
+    #[test]
+    fn selection_and_sorting_agree_on_every_quantile() {
+        let mut x = 17_u64;
+        let values: Vec<f64> = (0..101)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (x >> 11) as f64 / (1_u64 << 53) as f64 - 0.5
+            })
+            .collect();
+        for q in [0.0, 0.1, 0.5, 0.9, 0.93, 1.0] {
+            for n in [1, 2, 9, 101] {
+                let mut part = values[..n].to_vec();
+                let mut part_sorted = part.clone();
+                part_sorted.sort_by(f64::total_cmp);
+                assert_eq!(quantile_selected(&mut part, q), quantile_sorted(&part_sorted, q), "q {q}, n {n}");
+            }
+        }
     }
 }
