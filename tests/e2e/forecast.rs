@@ -115,7 +115,8 @@ fn eval_scores_every_installed_forecaster_the_ensemble_and_the_default_by_rollin
         assert!(one_hour["mase"].as_f64().is_some_and(|m| (0.0..1.0).contains(&m)), "{plugin}: {one_hour}");
         assert!(report["plugins"][plugin]["90m"].is_null(), "90 min is not a whole number of hourly steps");
     }
-    // The configuration serves seasonal-naive alone: `default` is its row.
+    // The configuration serves seasonal-naive alone: `default` is its row, and says so.
+    assert_eq!(report["default"], serde_json::json!({"forecaster": "seasonal-naive", "ensemble": []}));
     for horizon in ["1h", "6h"] {
         assert_eq!(
             report["plugins"]["default"][horizon]["mase"],
@@ -154,8 +155,37 @@ fn eval_scores_every_installed_forecaster_the_ensemble_and_the_default_by_rollin
         serde_json::from_str(&std::fs::read_to_string(&combined).expect("json")).expect("JSON");
     let names: Vec<&String> = combined["plugins"].as_object().expect("plugins").keys().collect();
     assert_eq!(names, ["default", "seasonal-naive"]);
+    assert_eq!(combined["default"]["ensemble"], serde_json::json!(["holt-winters"]));
     let mase = |p: &str| combined["plugins"][p]["1h"]["mase"].as_f64().expect("mase");
     assert!(mase("default").is_finite() && mase("default") != mase("seasonal-naive"), "{combined}");
+
+    // A horizon given twice, and a folder where nothing can be scored, are errors.
+    let refused = |args: &[&str], data: &Path| {
+        let run = foresight()
+            .env("FORESIGHT_PLUGINS__DIR", &plugins)
+            .args(["forecast", "eval", "--plugin", "default", "--quiet"])
+            .args(args)
+            .arg("--data")
+            .arg(data)
+            .arg("--out")
+            .arg(dir.path().join("refused.json"))
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&run.stderr).into_owned();
+        assert!(!run.status.success(), "{args:?}: {err}");
+        err
+    };
+    let err = refused(&["--horizons", "1h,60m"], &noisy);
+    assert!(err.contains("`1h` and `60m` are the same horizon"), "{err}");
+    let short = dir.path().join("short");
+    std::fs::create_dir(&short).expect("mkdir");
+    // Seven-minute steps: no horizon asked for is a whole number of them.
+    let rows: String = (0..200)
+        .map(|k| format!("2024-03-01T{:02}:{:02}:00Z,{}\n", k * 7 / 60, k * 7 % 60, 10 + k % 5))
+        .collect();
+    std::fs::write(short.join("odd-steps.csv"), format!("timestamp,value\n{rows}")).expect("write");
+    let err = refused(&[], &short);
+    assert!(err.contains("skipping odd-steps.csv") && err.contains("could be scored"), "{err}");
 
     // A member the configuration names but nobody built is named, with the key.
     let run = foresight()

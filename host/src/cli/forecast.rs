@@ -35,7 +35,7 @@ pub struct ForecastArgs {
     horizon: humantime::Duration,
     /// Installed forecaster (descriptor name or file stem in the plugin folder), `ensemble`, or
     /// `default` (the forecaster `[plugins.forecaster]` serves, with `[plugins] ensemble`).
-    #[arg(long, default_value = "seasonal-naive")]
+    #[arg(long, default_value = DEFAULT)]
     plugin: String,
     /// Output CSV (`timestamp,p10,p50,p90`); standard output when left out.
     #[arg(long)]
@@ -341,9 +341,17 @@ struct Summary {
 #[derive(Debug, Serialize)]
 struct Report {
     protocol: &'static str,
+    /// What the `default` row stands for, when it was evaluated.
+    default: Option<Resolved>,
     plugins: std::collections::BTreeMap<String, std::collections::BTreeMap<String, Summary>>,
     rows: Vec<evaluate::Row>,
     skipped: Vec<Skipped>,
+}
+
+#[derive(Debug, Serialize)]
+struct Resolved {
+    forecaster: String,
+    ensemble: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -363,7 +371,25 @@ fn run_eval(args: &EvalArgs, config: &Config) -> anyhow::Result<ExitCode> {
             Ok((h.trim().to_owned(), u32::try_from(d.as_secs()).context("--horizons: too long")?))
         })
         .collect::<anyhow::Result<_>>()?;
+    // Forecasters are asked for leads in ascending order; the table follows it.
+    let mut horizons = horizons;
+    horizons.sort_by_key(|(_, s)| *s);
+    for pair in horizons.windows(2) {
+        if pair[1].1 == pair[0].1 {
+            bail!("--horizons: `{}` and `{}` are the same horizon; list each once", pair[0].0, pair[1].0);
+        }
+    }
+    if let Some((label, _)) = horizons.iter().find(|(_, s)| *s == 0) {
+        bail!(
+            "--horizons: `{label}` is no time ahead; every horizon must be at least one step of the series"
+        );
+    }
     let (contenders, ensemble, served, _runtime) = contenders(config, &args.plugin)?;
+    if let Some(served) = &served {
+        let members: Vec<&str> = served.members.iter().map(|m| m.name.as_str()).collect();
+        let with = if members.is_empty() { String::new() } else { format!(" with {}", members.join(", ")) };
+        eprintln!("note: `{DEFAULT}` is {}{with}, as the configuration serves it", served.forecaster.name);
+    }
     let mut files: Vec<PathBuf> = std::fs::read_dir(&args.data)
         .with_context(|| format!("cannot read --data {}", args.data.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -418,7 +444,9 @@ fn run_eval(args: &EvalArgs, config: &Config) -> anyhow::Result<ExitCode> {
             note(format!("note: {plugin} failed on {name}: {why}"));
         }
         if result.rows.is_empty() {
-            skipped.push(Skipped { file: name, reason: "no horizon could be scored".into() });
+            let reason = "no horizon could be scored (too short for an origin, or no horizon a whole number of its steps)";
+            note(format!("note: skipping {name}: {reason}"));
+            skipped.push(Skipped { file: name, reason: reason.into() });
         }
         for (plugin, s) in &result.seconds {
             for row in result.rows.iter().filter(|r| &r.plugin == plugin) {
@@ -462,13 +490,26 @@ fn run_eval(args: &EvalArgs, config: &Config) -> anyhow::Result<ExitCode> {
         }
     }
     print_table(&plugins, &horizons);
+    let scored = plugins.len();
     let report = Report {
+        default: served.as_ref().map(|s| Resolved {
+            forecaster: s.forecaster.name.clone(),
+            ensemble: s.members.iter().map(|m| m.name.clone()).collect(),
+        }),
         protocol: "rolling origin: origins every 24 h over the last 20 % of each series; data before the origin only; error at lead exactly H with p50; MASE scaled by the in-sample MAE of a one-day seasonal-naive forecast before the first origin",
         plugins,
         rows,
         skipped,
     };
     write_json(&args.out, &report)?;
+    if scored == 0 {
+        bail!(
+            "no .csv file in --data {} ({} of them) could be scored; why, per file, is under `skipped` in {}",
+            args.data.display(),
+            files.len(),
+            args.out.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
