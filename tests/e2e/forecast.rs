@@ -202,6 +202,10 @@ fn eval_scores_every_installed_forecaster_the_ensemble_and_the_default_by_rollin
         !run.status.success() && err.contains("[plugins] ensemble[0]") && err.contains("nope.wasm"),
         "{err}"
     );
+
+    // A member named without its extension is pointed at the component it meant.
+    let err = refused(&["--set", r#"plugins.ensemble=["holt-winters"]"#], &noisy);
+    assert!(err.contains("did you mean") && err.contains("holt-winters.wasm"), "{err}");
     let skipped = report["skipped"].as_array().expect("skipped");
     assert!(skipped.iter().any(|s| s["file"] == "wide.csv"), "{skipped:?}");
 }

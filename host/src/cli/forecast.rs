@@ -171,6 +171,14 @@ impl Served {
             if let Some((_, why)) = failed.iter().find(|(f, _)| f == file) {
                 bail!("{key} ({}) could not start: {why}; fix its configuration", file.display());
             }
+            let wasm = file.with_extension("wasm");
+            if file.extension().is_none() && wasm.exists() {
+                bail!(
+                    "{key} names {}; components end in `.wasm`: did you mean {}?",
+                    file.display(),
+                    wasm.display()
+                );
+            }
             bail!(
                 "{key} names {}, which is not an installed forecaster; build it with `foresight plugin build` or fix {key}",
                 file.display()

@@ -141,6 +141,14 @@ impl Roles {
             .enumerate()
             .map(|(i, file)| {
                 let path = p.dir().join(file);
+                let wasm = path.with_extension("wasm");
+                if path.extension().is_none() && wasm.exists() {
+                    anyhow::bail!(
+                        "[plugins] ensemble[{i}] names {}; components end in `.wasm`: did you mean {}?",
+                        path.display(),
+                        wasm.display()
+                    );
+                }
                 let member = runtime
                     .start_file(&path, Some(PluginKind::Forecaster), &p.forecaster.limits, "")
                     .with_context(|| {
