@@ -21,6 +21,11 @@
 //!
 //! (Bates and Granger's inverse-loss weights, shrunk towards ½ while few errors are known).
 //!
+//! Where the forecaster is good — the daily shape an hour ahead — it carries the plan; where
+//! it is worse than the last observation — a minute ahead, a launch no history saw coming, a
+//! series whose season moved — the observation does. Weighting each level by its own loss
+//! keeps the upper quantile the planner sizes at from the member that covers the tail.
+//!
 //! Persistence's band is conditional on one thing it can see: whether the series has just
 //! **risen** — its last one-step log change above the [`RISE_QUANTILE`] of its recent ones.
 //! Forecasts made right after a rise keep their own ratios, and a forecast made after one is
@@ -28,10 +33,6 @@
 //! for the rest of the climb, one whose rises are noise that falls back plans for the fall.
 //! Each series learns which it is; before it has [`MIN_RATIOS`] such forecasts, or when it has
 //! not just risen, the band is the unconditional one.
-//! Where the forecaster is good — the daily shape an hour ahead — it carries the plan; where
-//! it is worse than the last observation — a minute ahead, a launch no history saw coming, a
-//! series whose season moved — the observation does. Weighting each level by its own loss
-//! keeps the upper quantile the planner sizes at from the member that covers the tail.
 //!
 //! Source: J. M. Bates and C. W. J. Granger (1969), "The combination of forecasts",
 //! *Operational Research Quarterly* 20(4); the pinball loss as a proper score for quantiles:
@@ -138,6 +139,13 @@ fn push(window: &mut VecDeque<f64>, value: f64, cap: usize) {
     window.push_back(value);
 }
 
+/// A series' record, new (with `leads` tracked leads) if it had none.
+fn record_of<'a>(series: &'a mut HashMap<Arc<str>, Record>, leads: usize, name: &Arc<str>) -> &'a mut Record {
+    series
+        .entry(name.clone())
+        .or_insert_with(|| Record { leads: vec![Errors::default(); leads], ..Record::default() })
+}
+
 /// What one series has done lately: its recent one-step changes and, per tracked lead, its
 /// forecasts' errors.
 #[derive(Debug, Clone, Default)]
@@ -196,11 +204,7 @@ impl Anchors {
     /// Takes the value a series is observed at this step, which says whether it has just
     /// risen; call it once per step, before the step's forecasts are made or blended.
     pub fn observe(&mut self, series: &Arc<str>, now: f64) {
-        let width = self.horizons.len();
-        self.series
-            .entry(series.clone())
-            .or_insert_with(|| Record { leads: vec![Errors::default(); width], ..Record::default() })
-            .observe(now);
+        record_of(&mut self.series, self.horizons.len(), series).observe(now);
     }
 
     /// Whether a series' last observed change is a rise.
@@ -220,12 +224,8 @@ impl Anchors {
         rising: bool,
         actual: f64,
     ) {
-        let (width, levels) = (self.horizons.len(), self.levels.len());
-        let e = &mut self
-            .series
-            .entry(series.clone())
-            .or_insert_with(|| Record { leads: vec![Errors::default(); width], ..Record::default() })
-            .leads[horizon];
+        let levels = self.levels.len();
+        let e = &mut record_of(&mut self.series, self.horizons.len(), series).leads[horizon];
         if e.ready() {
             e.n += 1;
             let alpha = 1.0 / e.n.min(SPAN) as f64;

@@ -125,10 +125,18 @@ impl Predictor {
         members: &[Guarded<dyn ForecastPolicy>],
     ) -> Result<Forecasts, Vec<PluginFault>> {
         self.accuracy.settle(o);
-        for service in &o.services {
-            for (region, &now) in o.regions.iter().zip(&service.demand_rps) {
-                let series: Arc<str> = format!("{}/{region}", service.name).into();
-                self.accuracy.anchors_mut().observe(&series, now);
+        // Each series' name once a tick: it tells the anchors what was observed now, and later
+        // reads their anchor back.
+        let names: Vec<Vec<Arc<str>>> = o
+            .services
+            .iter()
+            .map(|service| {
+                o.regions.iter().map(|region| format!("{}/{region}", service.name).into()).collect()
+            })
+            .collect();
+        for (service, names) in o.services.iter().zip(&names) {
+            for (series, &now) in names.iter().zip(&service.demand_rps) {
+                self.accuracy.anchors_mut().observe(series, now);
             }
         }
         let step = o.step_s.max(1);
@@ -235,7 +243,7 @@ impl Predictor {
 
         let mut by: Vec<String> = Vec::new();
         let mut demand = Vec::with_capacity(o.services.len());
-        for service in &o.services {
+        for (service, names) in o.services.iter().zip(&names) {
             let rows = &self.rows[&service.name];
             let mut per_region = Vec::with_capacity(regions);
             for row in rows.iter().take(regions) {
@@ -249,8 +257,12 @@ impl Predictor {
                 // Anchored to what is observed now, lead by lead, as far as the forecast has
                 // lately done worse than the last observation would have.
                 let observed = service.demand_rps.get(per_region.len()).copied().unwrap_or(0.0);
-                let series = format!("{}/{}", service.name, o.regions[per_region.len()]);
-                self.accuracy.anchors().blend(&series, &PLAN_HORIZONS, observed, &mut values);
+                self.accuracy.anchors().blend(
+                    &names[per_region.len()],
+                    &PLAN_HORIZONS,
+                    observed,
+                    &mut values,
+                );
                 per_region.push(values);
             }
             demand.push(per_region);
