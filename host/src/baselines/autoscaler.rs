@@ -363,6 +363,7 @@ pub(crate) mod tests {
             memory_gib: 16.0,
             memory_free_gib: 16.0 - 2.0 * cpu_used,
             pods,
+            serving: Default::default(),
         }
     }
 

@@ -334,6 +334,7 @@ mod tests {
             memory_gib: 4.0 * cpu,
             memory_free_gib: 4.0 * (cpu - used),
             pods,
+            serving: Default::default(),
         }
     }
 

@@ -46,7 +46,7 @@ mod tests {
     use super::*;
 
     fn node(cpu: f64, cpu_free: f64, memory_gib: f64, memory_free_gib: f64) -> NodeView {
-        NodeView { pool: 0, cpu, cpu_free, memory_gib, memory_free_gib, pods: 0 }
+        NodeView { pool: 0, cpu, cpu_free, memory_gib, memory_free_gib, pods: 0, serving: Default::default() }
     }
 
     #[test]

@@ -16,54 +16,96 @@ use super::sizing::{SLO_MARGIN, replicas_for_slo};
 const DRAIN_LIMIT: f64 = 0.25;
 
 /// What a cluster's ready nodes hold, for deciding what can be released without stranding
-/// pods: cores in use per node of each pool (emptiest first, the order the backends release
-/// in) and the cores the pods waiting for a node need.
+/// pods or starving a service: per node of each pool (emptiest first, the order the backends
+/// release in) its cores in use and free and its serving pods, the cores the pods waiting for
+/// a node need, and how many serving replicas each service can spare.
 struct Occupancy {
-    /// Per pool, (used, free) cores of each ready node, emptiest first.
-    pools: Vec<Vec<(f64, f64)>>,
+    /// Per pool, each ready node, emptiest first.
+    pools: Vec<Vec<NodeLoad>>,
     /// Free cores on every ready node that stays.
     free: f64,
     /// Cores of pods that wait for room: pending now, or added by this tick's replica decisions.
     waiting: f64,
+    /// Per service, ready replicas beyond those that serve what it is sent now within its
+    /// SLO: how many it can lose with a node and not queue while they start again elsewhere.
+    spare: std::collections::HashMap<String, u32>,
+}
+
+/// One ready node as [`Occupancy`] weighs it.
+#[derive(Debug, Clone)]
+struct NodeLoad {
+    used: f64,
+    free: f64,
+    serving: std::collections::BTreeMap<String, u32>,
 }
 
 impl Occupancy {
-    fn new(o: &Observation, c: usize, nodes: &[NodeView], replica_decisions: &[Decision]) -> Self {
+    fn new(
+        o: &Observation,
+        c: usize,
+        nodes: &[NodeView],
+        replica_decisions: &[Decision],
+        stretch: &[f64],
+    ) -> Self {
         let cluster = &o.clusters[c];
         let mut pools = vec![Vec::new(); cluster.pools.len()];
-        let mut ordered: Vec<&NodeView> = nodes.iter().collect();
-        ordered.sort_by_key(|n| n.pods);
-        for n in ordered {
+        let mut ordered: Vec<(usize, &NodeView)> = nodes.iter().enumerate().collect();
+        ordered.sort_by_key(|&(i, n)| (n.pods, std::cmp::Reverse(i)));
+        for (_, n) in ordered {
             if let Some(p) = pools.get_mut(n.pool as usize) {
-                p.push((n.cpu - n.cpu_free, n.cpu_free));
+                p.push(NodeLoad { used: n.cpu - n.cpu_free, free: n.cpu_free, serving: n.serving.clone() });
             }
         }
+        let target = |s: &crate::observe::ServiceView| {
+            super::replicas_set(replica_decisions, &s.name, &cluster.name).unwrap_or(s.placements[c].total())
+        };
         let waiting = o
             .services
             .iter()
-            .map(|s| {
-                let p = &s.placements[c];
-                let target =
-                    super::replicas_set(replica_decisions, &s.name, &cluster.name).unwrap_or(p.total());
-                f64::from(p.waiting_at(target)) * s.cpu_per_replica
-            })
+            .map(|s| f64::from(s.placements[c].waiting_at(target(s))) * s.cpu_per_replica)
             .sum();
-        Self { free: nodes.iter().map(|n| n.cpu_free).sum(), pools, waiting }
+        let spare = o
+            .services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let p = &s.placements[c];
+                let rtt = (0..o.regions.len())
+                    .filter(|&r| s.routing[r][c] > 0.0)
+                    .map(|r| cluster.rtt_ms[r])
+                    .fold(0.0, f64::max);
+                let budget = (SLO_MARGIN * s.slo_p95_ms - rtt) / super::sizing::stretch_of(stretch, i);
+                let needed = replicas_for_slo(p.arrival_rps, s.service_ms, s.cpu_per_replica, budget);
+                (s.name.clone(), p.ready.min(target(s)).saturating_sub(needed))
+            })
+            .collect();
+        Self { free: nodes.iter().map(|n| n.cpu_free).sum(), pools, waiting, spare }
     }
 
     /// How many of `wanted` releases from `pool` go through: nodes still on their way are
     /// cancelled freely; a ready node goes only if the pods on it, and those waiting, still
-    /// fit in the free room of the nodes that stay (make before break). Consumes what it allows.
+    /// fit in the free room of the nodes that stay (make before break), and every service it
+    /// serves can spare its replicas there. Consumes what it allows.
     fn releasable(&mut self, pool: usize, provisioning: u32, wanted: u32) -> u32 {
         let cancelled = wanted.min(provisioning);
         let mut allowed = cancelled;
         let nodes = &mut self.pools[pool];
         while allowed < wanted && !nodes.is_empty() {
-            let (used, free) = nodes[0];
+            let NodeLoad { used, free, serving } = &nodes[0];
             // Pods on a released node start again elsewhere and serve nothing meanwhile: a node
-            // goes only if it is mostly empty, and its pods and what waits for room still fit.
-            if used > DRAIN_LIMIT * (used + free) + 1e-9 || used + self.waiting > self.free - free + 1e-9 {
+            // goes only if it is mostly empty, its pods and what waits for room still fit, and
+            // no service is left with fewer serving replicas than what it is sent needs.
+            let spared = serving.iter().all(|(s, n)| self.spare.get(s).is_none_or(|spare| n <= spare));
+            if *used > DRAIN_LIMIT * (used + free) + 1e-9
+                || used + self.waiting > self.free - free + 1e-9
+                || !spared
+            {
                 break;
+            }
+            for (s, n) in serving {
+                if let Some(spare) = self.spare.get_mut(s) {
+                    *spare -= n;
+                }
             }
             self.free -= free + used;
             nodes.remove(0);
@@ -139,7 +181,7 @@ pub fn plan_nodes(
     for (plan, &c) in served.value.iter().zip(&clouds) {
         let cluster = &o.clusters[c];
         let mut occupancy =
-            Occupancy::new(o, c, &nodes(&cluster.name).unwrap_or_default(), replica_decisions);
+            Occupancy::new(o, c, &nodes(&cluster.name).unwrap_or_default(), replica_decisions, stretch);
         for step in plan.steps.iter().filter(|s| s.request_in_s < o.step_s) {
             let pool = &cluster.pools[step.offering as usize];
             let have = pool.ready + pool.provisioning;
@@ -202,4 +244,51 @@ pub fn plan_nodes(
         }
     }
     decisions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::replicas::tests::world;
+
+    fn node(used: f64, pods: u32, serving: &[(&str, u32)]) -> NodeView {
+        NodeView {
+            pool: 0,
+            cpu: 4.0,
+            cpu_free: 4.0 - used,
+            memory_gib: 16.0,
+            memory_free_gib: 16.0 - used,
+            pods,
+            serving: serving.iter().map(|(s, n)| ((*s).to_owned(), *n)).collect(),
+        }
+    }
+
+    /// Replicas `web` needs for 100 req/s in `world`: 20 ms each, SLO 200 ms, 20 ms away.
+    fn needed() -> u32 {
+        replicas_for_slo(100.0, 20.0, 1.0, SLO_MARGIN * 200.0 - 20.0)
+    }
+
+    #[test]
+    fn a_node_goes_only_when_the_replicas_it_serves_can_be_spared() {
+        // The emptiest node holds one serving replica of `web`; the other has room for it.
+        let nodes = [node(1.0, 1, &[("web", 1)]), node(2.0, 2, &[("web", 2)])];
+        // Every replica serves what arrives: releasing the node would queue `web` until its
+        // pod starts again elsewhere.
+        let tight = world(needed(), 100.0);
+        assert_eq!(Occupancy::new(&tight, 0, &nodes, &[], &[]).releasable(0, 0, 1), 0);
+        // One to spare: the node goes, and only that one (the next holds two).
+        let spare = world(needed() + 1, 100.0);
+        assert_eq!(Occupancy::new(&spare, 0, &nodes, &[], &[]).releasable(0, 0, 2), 1);
+        // Nodes still on their way are cancelled whatever runs.
+        assert_eq!(Occupancy::new(&tight, 0, &nodes, &[], &[]).releasable(0, 1, 1), 1);
+    }
+
+    #[test]
+    fn nodes_are_weighed_in_the_order_the_backends_release_them() {
+        // Two nodes with one pod each: the backends release the later one first, here a pod
+        // still starting (serving nothing), so it may go although `web` has nothing to spare.
+        let nodes = [node(1.0, 1, &[("web", 1)]), node(1.0, 1, &[]), node(1.0, 2, &[("web", 1)])];
+        let o = world(needed(), 100.0);
+        assert_eq!(Occupancy::new(&o, 0, &nodes, &[], &[]).releasable(0, 0, 2), 1);
+    }
 }

@@ -234,6 +234,7 @@ mod tests {
             memory_gib: 8.0,
             memory_free_gib: 8.0,
             pods: 0,
+            serving: Default::default(),
         };
         // Node 0 is full, node 1 busy, node 2 idle; one pod pending and two more asked for.
         let world = Nodes(vec![node(0.0), node(1.0), node(4.0)]);

@@ -259,15 +259,15 @@ impl ReplicaPlanner {
                     serving[c] -= take;
                     left -= take;
                 }
-                if left > 0.0 {
-                    // More than the serving replicas take at the routing utilisation: spread the
-                    // rest over the candidates by what they serve, so they run equally hot; a
-                    // cluster whose replicas are still starting would only drop it. With nothing
-                    // serving anywhere, follow the plan, which is where capacity is coming.
+                // More than the serving replicas take at the routing utilisation: spread the
+                // rest over the candidates by what they serve, so they run equally hot; a
+                // cluster whose replicas are still starting would only drop it. With nothing
+                // serving anywhere, follow the plan, which is where capacity is coming.
+                let spread = |left: f64, weights: &mut [f64]| {
                     let list = &candidates[s][r];
                     let total: f64 = list.iter().map(|&c| capacity[c]).sum();
                     let planned_total: f64 = self.shares[s][r].iter().sum();
-                    for c in 0..o.clusters.len() {
+                    for (c, w) in weights.iter_mut().enumerate() {
                         let share = if total > 0.0 {
                             if list.contains(&c) { capacity[c] / total } else { 0.0 }
                         } else if planned_total > 0.0 {
@@ -275,8 +275,16 @@ impl ReplicaPlanner {
                         } else {
                             0.0
                         };
-                        weights[c] += left * share;
+                        *w += left * share;
                     }
+                };
+                if left > 0.0 {
+                    spread(left, &mut weights);
+                }
+                if weights.iter().sum::<f64>() <= 0.0 {
+                    // Nothing expected: the first requests that come still need a route to
+                    // replicas that serve, not one to a cluster this plan empties.
+                    spread(1.0, &mut weights);
                 }
                 let total: f64 = weights.iter().sum();
                 if total <= 0.0 {
@@ -666,6 +674,37 @@ pub(crate) mod tests {
         o.services[0].placements.insert(0, idle);
         o.services[0].routing = vec![vec![0.5, 0.5]];
         let d = plan(&mut ReplicaPlanner::default(), &o, &flat(50.0), &g);
+        let routed = d.iter().find_map(|d| match &d.action {
+            Action::SetRouting { weights, .. } => Some(weights.clone()),
+            _ => None,
+        });
+        assert_eq!(routed, Some(vec![("cloud".to_owned(), 1.0)]));
+    }
+
+    #[test]
+    fn with_nothing_expected_requests_still_go_where_replicas_serve() {
+        let g = Guardrails::default();
+        let mut p = ReplicaPlanner::default();
+        // A quiet evening: the cloud scales in to one replica, which its cooldown then keeps.
+        plan(&mut p, &world(3, 1.0), &flat(1.0), &g);
+        // Night: nothing arrives or is forecast, and the routing still sends half the requests
+        // to "near", whose last replica this plan removes. The first request of the morning
+        // must go to the replica that still serves.
+        let mut o = world(1, 0.0);
+        o.time = 60;
+        let mut near = o.clusters[0].clone();
+        near.name = "near".into();
+        near.rtt_ms = vec![5.0];
+        o.clusters.insert(0, near);
+        let last = Placement { ready: 1, starting: 0, pending: 0, arrival_rps: 0.0, utilisation: 0.0 };
+        o.services[0].placements.insert(0, last);
+        o.services[0].routing = vec![vec![0.5, 0.5]];
+        let d = plan(&mut p, &o, &flat(0.0), &g);
+        assert!(
+            d.iter().any(|d| matches!(&d.action,
+                Action::SetReplicas { cluster, replicas: 0, .. } if cluster == "near")),
+            "{d:?}"
+        );
         let routed = d.iter().find_map(|d| match &d.action {
             Action::SetRouting { weights, .. } => Some(weights.clone()),
             _ => None,

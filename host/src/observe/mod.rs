@@ -62,6 +62,8 @@ pub struct NodeView {
     pub memory_free_gib: f64,
     /// Service pods on it.
     pub pods: u32,
+    /// Ready (serving) pods on it per service name; a service with none is absent.
+    pub serving: std::collections::BTreeMap<String, u32>,
 }
 
 impl NodeView {
@@ -216,8 +218,15 @@ mod tests {
 
     #[test]
     fn a_node_fits_what_is_free_and_counts_what_it_takes() {
-        let mut n =
-            NodeView { pool: 0, cpu: 4.0, cpu_free: 1.0, memory_gib: 8.0, memory_free_gib: 2.0, pods: 3 };
+        let mut n = NodeView {
+            pool: 0,
+            cpu: 4.0,
+            cpu_free: 1.0,
+            memory_gib: 8.0,
+            memory_free_gib: 2.0,
+            pods: 3,
+            serving: Default::default(),
+        };
         assert!(n.fits(1.0, 2.0) && !n.fits(1.5, 1.0) && !n.fits(0.5, 3.0));
         n.take(1.0, 2.0);
         assert_eq!((n.cpu_free, n.memory_free_gib, n.pods), (0.0, 0.0, 4));

@@ -478,7 +478,7 @@ impl Observer for KubeBackend {
 
     fn nodes(&self, cluster: &str) -> Option<Vec<crate::observe::NodeView>> {
         let i = self.clusters.iter().position(|c| c.config.name == cluster)?;
-        Some(view::nodes(&self.config, self.objects.get(i)?))
+        Some(view::nodes(&self.config, &self.clusters[i].config, self.objects.get(i)?))
     }
 }
 

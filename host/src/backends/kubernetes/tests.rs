@@ -560,3 +560,34 @@ fn a_cluster_whose_watches_keep_failing_is_stale() {
     let why = h.stale(t0 + Duration::from_secs(180), max).expect("stale");
     assert!(why.contains("failing for 180 s") && why.contains("connection reset"), "{why}");
 }
+
+#[test]
+fn a_node_reports_the_pods_it_serves_per_service() {
+    let config = backend_config("http://127.0.0.1:9");
+    fn parse<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Arc<T> {
+        Arc::new(serde_json::from_value(v).expect("object"))
+    }
+    let mut starting = fake::pod("shop", "web-c", "web", Some("n1"), "foresight", "500m");
+    starting["status"]["conditions"] = json!([{"type": "Ready", "status": "False"}]);
+    let objects = super::view::ClusterObjects {
+        nodes: vec![parse(fake::node("n1", "m5.xlarge", "4", "16Gi"))],
+        pods: vec![
+            parse(fake::pod("shop", "web-a", "web", Some("n1"), "foresight", "500m")),
+            parse(fake::pod("shop", "web-b", "web", Some("n1"), "foresight", "500m")),
+            parse(starting),
+            parse(fake::pod("shop", "api-a", "api", Some("n1"), "foresight", "250m")),
+            parse(fake::pod("shop", "web-d", "web", None, "foresight", "500m")),
+        ],
+        deployments: vec![
+            parse(fake::deployment("shop", "web", "web", 4, 2, "500m")),
+            parse(fake::deployment("shop", "api", "api", 1, 1, "250m")),
+        ],
+        hpas: vec![],
+        usage: None,
+    };
+    let nodes = super::view::nodes(&config, &config.clusters[0], &objects);
+    // Releasing n1 would stop two serving pods of web and one of api; the one still starting
+    // and the one waiting for a node serve nothing.
+    let want: BTreeMap<String, u32> = [("api".into(), 1), ("web".into(), 2)].into();
+    assert_eq!((nodes.len(), nodes[0].pods, &nodes[0].serving), (1, 4, &want));
+}

@@ -256,14 +256,43 @@ pub fn cluster_view(
     }
 }
 
+/// Whether a pod passes its readiness checks, i.e. is sent requests.
+fn pod_ready(pod: &Pod) -> bool {
+    let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
+    conditions.is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Ready pods per service on a node: what releasing it would stop serving.
+fn serving_on(
+    config: &KubernetesConfig,
+    cluster: &ClusterConfig,
+    o: &ClusterObjects,
+    node: &str,
+) -> BTreeMap<String, u32> {
+    let mut serving = BTreeMap::new();
+    for d in &o.deployments {
+        let Some(service) = service_of(d, config, cluster) else { continue };
+        let ready = o
+            .pods
+            .iter()
+            .filter(|p| running(p) && pod_ready(p) && node_of(p) == Some(node) && owned_by(p, d))
+            .count() as u32;
+        if ready > 0 {
+            *serving.entry(service.to_string()).or_default() += ready;
+        }
+    }
+    serving
+}
+
 /// The ready nodes of a cluster, in `place-pod` order.
-pub fn nodes(config: &KubernetesConfig, o: &ClusterObjects) -> Vec<NodeView> {
+pub fn nodes(config: &KubernetesConfig, cluster: &ClusterConfig, o: &ClusterObjects) -> Vec<NodeView> {
     let offerings = offerings(config, o);
     ready_nodes(o)
         .into_iter()
         .map(|n| {
             let (cpu, memory) = allocatable(n);
-            let (used_cpu, used_mem, pods) = requested_on(o, n.metadata.name.as_deref().unwrap_or_default());
+            let name = n.metadata.name.as_deref().unwrap_or_default();
+            let (used_cpu, used_mem, pods) = requested_on(o, name);
             let t = instance_type(n);
             NodeView {
                 pool: offerings.iter().position(|x| x.name == t).unwrap_or(0) as u32,
@@ -272,6 +301,7 @@ pub fn nodes(config: &KubernetesConfig, o: &ClusterObjects) -> Vec<NodeView> {
                 memory_gib: memory,
                 memory_free_gib: (memory - used_mem).max(0.0),
                 pods,
+                serving: serving_on(config, cluster, o, name),
             }
         })
         .collect()

@@ -206,8 +206,22 @@ impl Observer for Simulator {
             self.clusters[c]
                 .nodes
                 .iter()
-                .map(|n| {
+                .enumerate()
+                .map(|(i, n)| {
                     let o = &self.scenario.offerings[spec.pools[n.pool].offering];
+                    let serving = self
+                        .scenario
+                        .services
+                        .iter()
+                        .zip(&self.services)
+                        .filter_map(|(spec, service)| {
+                            let ready = service.pods[c]
+                                .iter()
+                                .filter(|p| p.node == Some(i) && p.ready_at <= self.now)
+                                .count() as u32;
+                            (ready > 0).then(|| (spec.name.clone(), ready))
+                        })
+                        .collect();
                     NodeView {
                         pool: n.pool as u32,
                         cpu: o.vcpu,
@@ -215,6 +229,7 @@ impl Observer for Simulator {
                         memory_gib: o.memory_gib,
                         memory_free_gib: n.memory_free,
                         pods: n.pods,
+                        serving,
                     }
                 })
                 .collect(),

@@ -141,6 +141,24 @@ fn nodes_arrive_after_their_lead_time_and_replicas_after_startup() {
 }
 
 #[test]
+fn nodes_report_the_replicas_they_serve_once_ready() {
+    use crate::observe::Observer;
+    let mut s = sim("");
+    let serving = |s: &Simulator| -> u32 {
+        s.nodes("cloud").expect("cloud").iter().filter_map(|n| n.serving.get("web")).sum()
+    };
+    assert_eq!(serving(&s), 4);
+    s.apply(&[Action::SetReplicas { service: "web".into(), cluster: "cloud".into(), replicas: 6 }]);
+    s.step();
+    // Two more are placed and starting: they hold cores but serve nothing yet.
+    let placed: u32 = s.nodes("cloud").expect("cloud").iter().map(|n| n.pods).sum();
+    assert_eq!((placed, serving(&s)), (6, 4));
+    s.step();
+    s.step();
+    assert_eq!(serving(&s), 6);
+}
+
+#[test]
 fn requests_beyond_capacity_are_dropped_and_counted() {
     let mut s = sim("");
     s.apply(&[Action::SetReplicas { service: "web".into(), cluster: "cloud".into(), replicas: 1 }]);
