@@ -233,6 +233,7 @@ impl Running {
             }
             (PluginKind::CostModel, _, Some(cost_model), Some(f)) => {
                 plan_nodes(o, f, live_decisions, &[], &[], &|cluster| observer.nodes(cluster), cost_model)
+                    .decisions
             }
             // A candidate scorer ranks clusters and nodes for the live forecast.
             (PluginKind::Scorer, _, _, Some(f)) if self.scorer.is_some() => {

@@ -393,8 +393,17 @@ impl Daemon {
                     &|cluster| self.world.observer().nodes(cluster),
                     &self.roles.cost_model,
                 );
+                if !nodes.evicted.is_empty() {
+                    // Replicas on released nodes serve nothing until they start again elsewhere:
+                    // the coming step's requests go to those that still serve.
+                    let routes =
+                        self.planner
+                            .reroute(&observation, f, &decisions, &nodes.evicted, &|s, r, c| rank[s][r][c]);
+                    decisions.retain(|d| !matches!(d.action, crate::act::Action::SetRouting { .. }));
+                    decisions.splice(0..0, routes);
+                }
                 decisions.extend(placements);
-                decisions.extend(nodes);
+                decisions.extend(nodes.decisions);
                 let plan = Plan { decisions };
                 self.last_impact =
                     Some(crate::decide::impact::predict_p95(&observation, &plan, f, self.planner.stretch()));

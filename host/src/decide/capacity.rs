@@ -16,9 +16,8 @@ use super::sizing::{SLO_MARGIN, replicas_for_slo};
 const DRAIN_LIMIT: f64 = 0.25;
 
 /// What a cluster's ready nodes hold, for deciding what can be released without stranding
-/// pods or starving a service: per node of each pool (emptiest first, the order the backends
-/// release in) its cores in use and free and its serving pods, the cores the pods waiting for
-/// a node need, and how many serving replicas each service can spare.
+/// pods: per node of each pool (emptiest first, the order the backends release in) its cores
+/// in use and free and its serving pods, and the cores the pods waiting for a node need.
 struct Occupancy {
     /// Per pool, each ready node, emptiest first.
     pools: Vec<Vec<NodeLoad>>,
@@ -26,9 +25,8 @@ struct Occupancy {
     free: f64,
     /// Cores of pods that wait for room: pending now, or added by this tick's replica decisions.
     waiting: f64,
-    /// Per service, ready replicas beyond those that serve what it is sent now within its
-    /// SLO: how many it can lose with a node and not queue while they start again elsewhere.
-    spare: std::collections::HashMap<String, u32>,
+    /// Per service, the serving replicas on the nodes allowed to go.
+    evicted: std::collections::BTreeMap<String, u32>,
 }
 
 /// One ready node as [`Occupancy`] weighs it.
@@ -40,13 +38,7 @@ struct NodeLoad {
 }
 
 impl Occupancy {
-    fn new(
-        o: &Observation,
-        c: usize,
-        nodes: &[NodeView],
-        replica_decisions: &[Decision],
-        stretch: &[f64],
-    ) -> Self {
+    fn new(o: &Observation, c: usize, nodes: &[NodeView], replica_decisions: &[Decision]) -> Self {
         let cluster = &o.clusters[c];
         let mut pools = vec![Vec::new(); cluster.pools.len()];
         let mut ordered: Vec<(usize, &NodeView)> = nodes.iter().enumerate().collect();
@@ -56,36 +48,23 @@ impl Occupancy {
                 p.push(NodeLoad { used: n.cpu - n.cpu_free, free: n.cpu_free, serving: n.serving.clone() });
             }
         }
-        let target = |s: &crate::observe::ServiceView| {
-            super::replicas_set(replica_decisions, &s.name, &cluster.name).unwrap_or(s.placements[c].total())
-        };
         let waiting = o
             .services
             .iter()
-            .map(|s| f64::from(s.placements[c].waiting_at(target(s))) * s.cpu_per_replica)
-            .sum();
-        let spare = o
-            .services
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
+            .map(|s| {
                 let p = &s.placements[c];
-                let rtt = (0..o.regions.len())
-                    .filter(|&r| s.routing[r][c] > 0.0)
-                    .map(|r| cluster.rtt_ms[r])
-                    .fold(0.0, f64::max);
-                let budget = (SLO_MARGIN * s.slo_p95_ms - rtt) / super::sizing::stretch_of(stretch, i);
-                let needed = replicas_for_slo(p.arrival_rps, s.service_ms, s.cpu_per_replica, budget);
-                (s.name.clone(), p.ready.min(target(s)).saturating_sub(needed))
+                let target =
+                    super::replicas_set(replica_decisions, &s.name, &cluster.name).unwrap_or(p.total());
+                f64::from(p.waiting_at(target)) * s.cpu_per_replica
             })
-            .collect();
-        Self { free: nodes.iter().map(|n| n.cpu_free).sum(), pools, waiting, spare }
+            .sum();
+        Self { free: nodes.iter().map(|n| n.cpu_free).sum(), pools, waiting, evicted: Default::default() }
     }
 
     /// How many of `wanted` releases from `pool` go through: nodes still on their way are
     /// cancelled freely; a ready node goes only if the pods on it, and those waiting, still
-    /// fit in the free room of the nodes that stay (make before break), and every service it
-    /// serves can spare its replicas there. Consumes what it allows.
+    /// fit in the free room of the nodes that stay (make before break). Consumes what it
+    /// allows, counting the serving replicas it stops.
     fn releasable(&mut self, pool: usize, provisioning: u32, wanted: u32) -> u32 {
         let cancelled = wanted.min(provisioning);
         let mut allowed = cancelled;
@@ -93,19 +72,12 @@ impl Occupancy {
         while allowed < wanted && !nodes.is_empty() {
             let NodeLoad { used, free, serving } = &nodes[0];
             // Pods on a released node start again elsewhere and serve nothing meanwhile: a node
-            // goes only if it is mostly empty, its pods and what waits for room still fit, and
-            // no service is left with fewer serving replicas than what it is sent needs.
-            let spared = serving.iter().all(|(s, n)| self.spare.get(s).is_none_or(|spare| n <= spare));
-            if *used > DRAIN_LIMIT * (used + free) + 1e-9
-                || used + self.waiting > self.free - free + 1e-9
-                || !spared
-            {
+            // goes only if it is mostly empty, and its pods and what waits for room still fit.
+            if *used > DRAIN_LIMIT * (used + free) + 1e-9 || used + self.waiting > self.free - free + 1e-9 {
                 break;
             }
             for (s, n) in serving {
-                if let Some(spare) = self.spare.get_mut(s) {
-                    *spare -= n;
-                }
+                *self.evicted.entry(s.clone()).or_default() += n;
             }
             self.free -= free + used;
             nodes.remove(0);
@@ -113,6 +85,16 @@ impl Occupancy {
         }
         allowed
     }
+}
+
+/// What node planning decided, and what it stops serving.
+#[derive(Debug, Default)]
+pub struct NodePlan {
+    /// Node requests and releases.
+    pub decisions: Vec<Decision>,
+    /// Serving replicas the releases stop, per service and cluster name: they start again
+    /// elsewhere and serve nothing meanwhile, so the coming step's routing must not count them.
+    pub evicted: super::Evicted,
 }
 
 /// Node decisions for every cloud cluster whose plan changes a pool now. A release that would
@@ -126,12 +108,12 @@ pub fn plan_nodes(
     stretch: &[f64],
     nodes: &dyn Fn(&str) -> Option<Vec<NodeView>>,
     cost_model: &Guarded<dyn PlanPolicy>,
-) -> Vec<Decision> {
+) -> NodePlan {
     let clouds: Vec<usize> = (0..o.clusters.len())
         .filter(|&c| o.clusters[c].kind == ClusterKind::Cloud && o.clusters[c].up)
         .collect();
     if clouds.is_empty() {
-        return Vec::new();
+        return NodePlan::default();
     }
     let cells = f.horizons.len() * f.quantiles.len();
     let demands: Vec<ClusterDemand> = clouds
@@ -175,13 +157,14 @@ pub fn plan_nodes(
         PlanRequest { horizons: f.horizons.clone(), quantiles: f.quantiles.clone(), clusters: demands };
     let Ok(served) = cost_model.call(|p| p.plan(&request), |answer| validate::plans(&request, answer)) else {
         tracing::error!("no cost model could plan nodes this tick; capacity left as it is");
-        return Vec::new();
+        return NodePlan::default();
     };
     let mut decisions = Vec::new();
+    let mut evicted = super::Evicted::new();
     for (plan, &c) in served.value.iter().zip(&clouds) {
         let cluster = &o.clusters[c];
         let mut occupancy =
-            Occupancy::new(o, c, &nodes(&cluster.name).unwrap_or_default(), replica_decisions, stretch);
+            Occupancy::new(o, c, &nodes(&cluster.name).unwrap_or_default(), replica_decisions);
         for step in plan.steps.iter().filter(|s| s.request_in_s < o.step_s) {
             let pool = &cluster.pools[step.offering as usize];
             let have = pool.ready + pool.provisioning;
@@ -242,8 +225,11 @@ pub fn plan_nodes(
                 },
             });
         }
+        for (service, n) in occupancy.evicted {
+            evicted.insert((service, cluster.name.clone()), n);
+        }
     }
-    decisions
+    NodePlan { decisions, evicted }
 }
 
 #[cfg(test)]
@@ -263,32 +249,21 @@ mod tests {
         }
     }
 
-    /// Replicas `web` needs for 100 req/s in `world`: 20 ms each, SLO 200 ms, 20 ms away.
-    fn needed() -> u32 {
-        replicas_for_slo(100.0, 20.0, 1.0, SLO_MARGIN * 200.0 - 20.0)
-    }
-
     #[test]
-    fn a_node_goes_only_when_the_replicas_it_serves_can_be_spared() {
-        // The emptiest node holds one serving replica of `web`; the other has room for it.
-        let nodes = [node(1.0, 1, &[("web", 1)]), node(2.0, 2, &[("web", 2)])];
-        // Every replica serves what arrives: releasing the node would queue `web` until its
-        // pod starts again elsewhere.
-        let tight = world(needed(), 100.0);
-        assert_eq!(Occupancy::new(&tight, 0, &nodes, &[], &[]).releasable(0, 0, 1), 0);
-        // One to spare: the node goes, and only that one (the next holds two).
-        let spare = world(needed() + 1, 100.0);
-        assert_eq!(Occupancy::new(&spare, 0, &nodes, &[], &[]).releasable(0, 0, 2), 1);
-        // Nodes still on their way are cancelled whatever runs.
-        assert_eq!(Occupancy::new(&tight, 0, &nodes, &[], &[]).releasable(0, 1, 1), 1);
-    }
-
-    #[test]
-    fn nodes_are_weighed_in_the_order_the_backends_release_them() {
-        // Two nodes with one pod each: the backends release the later one first, here a pod
-        // still starting (serving nothing), so it may go although `web` has nothing to spare.
-        let nodes = [node(1.0, 1, &[("web", 1)]), node(1.0, 1, &[]), node(1.0, 2, &[("web", 1)])];
-        let o = world(needed(), 100.0);
-        assert_eq!(Occupancy::new(&o, 0, &nodes, &[], &[]).releasable(0, 0, 2), 1);
+    fn releases_go_emptiest_first_while_what_they_hold_fits_and_count_what_stops_serving() {
+        // The backends release the emptiest node, the later one of equals: here node 1, whose
+        // pod is still starting, then node 0, one serving replica of `web`. Node 2 is too full.
+        let nodes = [node(1.0, 1, &[("web", 1)]), node(1.0, 1, &[]), node(2.0, 2, &[("web", 2)])];
+        let o = world(4, 100.0);
+        let mut first = Occupancy::new(&o, 0, &nodes, &[]);
+        assert_eq!(first.releasable(0, 0, 1), 1);
+        assert!(first.evicted.is_empty(), "{:?}", first.evicted);
+        let mut both = Occupancy::new(&o, 0, &nodes, &[]);
+        assert_eq!(both.releasable(0, 0, 3), 2);
+        assert_eq!(both.evicted, [("web".to_owned(), 1)].into());
+        // Nodes still on their way are cancelled first and stop nothing.
+        let mut coming = Occupancy::new(&o, 0, &nodes, &[]);
+        assert_eq!(coming.releasable(0, 2, 2), 2);
+        assert!(coming.evicted.is_empty());
     }
 }

@@ -55,7 +55,10 @@ pub struct Plan {
 }
 
 pub use calibration::Calibration;
-pub use capacity::plan_nodes;
+pub use capacity::{NodePlan, plan_nodes};
+
+/// Serving replicas this tick's node releases stop, per (service, cluster) name.
+pub type Evicted = std::collections::BTreeMap<(String, String), u32>;
 
 /// Sends region `r`'s requests for service `s` to the clusters with a positive weight in `row`
 /// (in [`Observation::clusters`] order).

@@ -171,10 +171,36 @@ impl ReplicaPlanner {
             .collect();
 
         let replicas = self.replicas(o, f, guardrails, &planned, &lead);
-        // Now: the demand of the coming step, over the replicas that serve during it — those
-        // ready now, less any this plan removes.
+        let mut decisions = self.route(o, f, &candidates, &replicas, &super::Evicted::new());
+        decisions.extend(replicas);
+        decisions
+    }
+
+    /// The coming step's routing again, for a plan whose node releases stop `evicted` serving
+    /// replicas: `decisions` are the plan's (its replica targets are read from them).
+    pub fn reroute(
+        &self,
+        o: &Observation,
+        f: &Forecasts,
+        decisions: &[Decision],
+        evicted: &super::Evicted,
+        rank: &dyn Fn(usize, usize, usize) -> f64,
+    ) -> Vec<Decision> {
+        self.route(o, f, &routing::candidates(o, &[], rank), decisions, evicted)
+    }
+
+    /// Routing for the coming step: its demand, over the replicas that serve during it — those
+    /// ready now, less any `replicas` removes or `evicted` stops.
+    fn route(
+        &self,
+        o: &Observation,
+        f: &Forecasts,
+        candidates: &routing::Candidates,
+        replicas: &[Decision],
+        evicted: &super::Evicted,
+    ) -> Vec<Decision> {
         let target =
-            |s: usize, c: usize| super::replicas_set(&replicas, &o.services[s].name, &o.clusters[c].name);
+            |s: usize, c: usize| super::replicas_set(replicas, &o.services[s].name, &o.clusters[c].name);
         let now_demand: Vec<Vec<f64>> = (0..o.services.len())
             .map(|s| {
                 (0..o.regions.len())
@@ -190,7 +216,10 @@ impl ReplicaPlanner {
                 .iter()
                 .enumerate()
                 .map(|(c, p)| {
-                    let serving = target(s, c).map_or(p.ready, |t| t.min(p.ready));
+                    let stopped = evicted.get(&(service.name.clone(), o.clusters[c].name.clone()));
+                    let serving = target(s, c)
+                        .map_or(p.ready, |t| t.min(p.ready))
+                        .saturating_sub(stopped.copied().unwrap_or(0));
                     if o.clusters[c].up {
                         rps_within(serving, service.service_ms, service.cpu_per_replica) * ROUTE_UTILISATION
                             / MAX_UTILISATION
@@ -322,7 +351,6 @@ impl ReplicaPlanner {
                 });
             }
         }
-        decisions.extend(replicas);
         decisions
     }
 
@@ -679,6 +707,36 @@ pub(crate) mod tests {
             _ => None,
         });
         assert_eq!(routed, Some(vec![("cloud".to_owned(), 1.0)]));
+    }
+
+    #[test]
+    fn replicas_a_node_release_stops_are_sent_no_requests() {
+        let g = Guardrails::default();
+        // Two clusters serving `web` equally; node planning then releases the node that holds
+        // every replica of the nearer one.
+        let mut o = world(4, 50.0);
+        let mut near = o.clusters[0].clone();
+        near.name = "near".into();
+        near.rtt_ms = vec![5.0];
+        o.clusters.insert(0, near);
+        let serving = Placement { ready: 4, starting: 0, pending: 0, arrival_rps: 25.0, utilisation: 0.0 };
+        o.services[0].placements.insert(0, serving);
+        o.services[0].routing = vec![vec![0.5, 0.5]];
+        let rank = |_: usize, r: usize, c: usize| o.clusters[c].rtt_ms[r];
+        let mut p = ReplicaPlanner::default();
+        let d = p.plan(&o, &flat(50.0), &g, &rank);
+        let to = |d: &[Decision]| {
+            d.iter().find_map(|d| match &d.action {
+                Action::SetRouting { weights, .. } => Some(weights.iter().map(|(c, _)| c.clone()).collect()),
+                _ => None,
+            })
+        };
+        // Without the release the split stands (no routing decision)...
+        assert_eq!(to(&d), None, "{d:?}");
+        let evicted = [(("web".to_owned(), "near".to_owned()), 4)].into();
+        let routes = p.reroute(&o, &flat(50.0), &d, &evicted, &rank);
+        // ...with it, every request goes to the replicas that still serve.
+        assert_eq!(to(&routes), Some(vec!["cloud".to_owned()]), "{routes:?}");
     }
 
     #[test]
