@@ -384,6 +384,7 @@ impl Daemon {
                     &decisions,
                     &self.roles.scorer,
                 );
+                decisions.extend(placements);
                 let nodes = plan_nodes(
                     &observation,
                     f,
@@ -393,16 +394,10 @@ impl Daemon {
                     &|cluster| self.world.observer().nodes(cluster),
                     &self.roles.cost_model,
                 );
-                if !nodes.evicted.is_empty() {
-                    // Replicas on released nodes serve nothing until they start again elsewhere:
-                    // the coming step's requests go to those that still serve.
-                    let routes =
-                        self.planner
-                            .reroute(&observation, f, &decisions, &nodes.evicted, &|s, r, c| rank[s][r][c]);
-                    decisions.retain(|d| !matches!(d.action, crate::act::Action::SetRouting { .. }));
-                    decisions.splice(0..0, routes);
-                }
-                decisions.extend(placements);
+                // Replicas on released nodes serve nothing until they start again elsewhere:
+                // the coming step's requests go to those that still serve.
+                self.planner
+                    .reroute(&observation, f, &mut decisions, &nodes.evicted, &|s, r, c| rank[s][r][c]);
                 decisions.extend(nodes.decisions);
                 let plan = Plan { decisions };
                 self.last_impact =

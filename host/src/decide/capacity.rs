@@ -16,8 +16,9 @@ use super::sizing::{SLO_MARGIN, replicas_for_slo};
 const DRAIN_LIMIT: f64 = 0.25;
 
 /// What a cluster's ready nodes hold, for deciding what can be released without stranding
-/// pods: per node of each pool (emptiest first, the order the backends release in) its cores
-/// in use and free and its serving pods, and the cores the pods waiting for a node need.
+/// pods: per node of each pool (emptiest first, the later of equals: the order the simulator
+/// releases in; on Kubernetes the node autoscaler chooses, so there it is an estimate) its
+/// cores in use and free and its serving pods, and the cores the pods waiting for a node need.
 struct Occupancy {
     /// Per pool, each ready node, emptiest first.
     pools: Vec<Vec<NodeLoad>>,
@@ -38,8 +39,23 @@ struct NodeLoad {
 }
 
 impl Occupancy {
-    fn new(o: &Observation, c: usize, nodes: &[NodeView], replica_decisions: &[Decision]) -> Self {
+    fn new(o: &Observation, c: usize, nodes: &[NodeView], plan: &[Decision]) -> Self {
         let cluster = &o.clusters[c];
+        // The backends apply a plan in order, so the nodes are weighed as its placements leave
+        // them (a node given a pod now is no longer the emptiest). Which pods a scale-in
+        // removes is the backend's choice and not known here.
+        let mut nodes = nodes.to_vec();
+        let mut placed = 0.0;
+        for d in plan {
+            if let Action::PlacePod { service, cluster: at, node } = &d.action
+                && *at == cluster.name
+                && let (Some(n), Some(s)) =
+                    (nodes.get_mut(*node as usize), o.services.iter().find(|s| s.name == *service))
+            {
+                n.take(s.cpu_per_replica, s.memory_gib_per_replica);
+                placed += s.cpu_per_replica;
+            }
+        }
         let mut pools = vec![Vec::new(); cluster.pools.len()];
         let mut ordered: Vec<(usize, &NodeView)> = nodes.iter().enumerate().collect();
         ordered.sort_by_key(|&(i, n)| (n.pods, std::cmp::Reverse(i)));
@@ -53,11 +69,12 @@ impl Occupancy {
             .iter()
             .map(|s| {
                 let p = &s.placements[c];
-                let target =
-                    super::replicas_set(replica_decisions, &s.name, &cluster.name).unwrap_or(p.total());
+                let target = super::replicas_set(plan, &s.name, &cluster.name).unwrap_or(p.total());
                 f64::from(p.waiting_at(target)) * s.cpu_per_replica
             })
-            .sum();
+            .sum::<f64>();
+        // Pods placed by the plan wait no longer: they are on their nodes.
+        let waiting = (waiting - placed).max(0.0);
         Self { free: nodes.iter().map(|n| n.cpu_free).sum(), pools, waiting, evicted: Default::default() }
     }
 
@@ -97,13 +114,14 @@ pub struct NodePlan {
     pub evicted: super::Evicted,
 }
 
-/// Node decisions for every cloud cluster whose plan changes a pool now. A release that would
-/// leave pods with nowhere to run is cut to what can go (`nodes(cluster)` reports the ready
-/// nodes; without them nothing ready is released).
+/// Node decisions for every cloud cluster whose plan changes a pool now, and the serving
+/// replicas their releases stop. `plan` is the tick's plan so far (replica targets, then
+/// placements). A release that would leave pods with nowhere to run is cut to what can go
+/// (`nodes(cluster)` reports the ready nodes; without them nothing ready is released).
 pub fn plan_nodes(
     o: &Observation,
     f: &Forecasts,
-    replica_decisions: &[Decision],
+    plan: &[Decision],
     shares: &[Vec<Vec<f64>>],
     stretch: &[f64],
     nodes: &dyn Fn(&str) -> Option<Vec<NodeView>>,
@@ -124,8 +142,8 @@ pub fn plan_nodes(
             for (s, service) in o.services.iter().enumerate() {
                 // Replicas already decided this tick are the floor; forecasts above it add more.
                 let p = &service.placements[c];
-                let floor = super::replicas_set(replica_decisions, &service.name, &o.clusters[c].name)
-                    .unwrap_or(p.total());
+                let floor =
+                    super::replicas_set(plan, &service.name, &o.clusters[c].name).unwrap_or(p.total());
                 let rtt = (0..o.regions.len())
                     .filter(|&r| shares.get(s).is_some_and(|x| x[r][c] > 0.0))
                     .map(|r| o.clusters[c].rtt_ms[r])
@@ -161,11 +179,10 @@ pub fn plan_nodes(
     };
     let mut decisions = Vec::new();
     let mut evicted = super::Evicted::new();
-    for (plan, &c) in served.value.iter().zip(&clouds) {
+    for (schedule, &c) in served.value.iter().zip(&clouds) {
         let cluster = &o.clusters[c];
-        let mut occupancy =
-            Occupancy::new(o, c, &nodes(&cluster.name).unwrap_or_default(), replica_decisions);
-        for step in plan.steps.iter().filter(|s| s.request_in_s < o.step_s) {
+        let mut occupancy = Occupancy::new(o, c, &nodes(&cluster.name).unwrap_or_default(), plan);
+        for step in schedule.steps.iter().filter(|s| s.request_in_s < o.step_s) {
             let pool = &cluster.pools[step.offering as usize];
             let have = pool.ready + pool.provisioning;
             let mut guardrail = None;
@@ -214,7 +231,7 @@ pub fn plan_nodes(
                         pool.offering.name,
                         cluster.name,
                         if verb == "release" { have - count } else { step.nodes },
-                        plan.hourly_cost
+                        schedule.hourly_cost
                     ),
                     plugins: f.by.iter().cloned().chain([served.by.clone()]).collect(),
                     quantile: f.quantiles.last().copied(),
@@ -251,7 +268,7 @@ mod tests {
 
     #[test]
     fn releases_go_emptiest_first_while_what_they_hold_fits_and_count_what_stops_serving() {
-        // The backends release the emptiest node, the later one of equals: here node 1, whose
+        // The simulator releases the emptiest node, the later one of equals: here node 1, whose
         // pod is still starting, then node 0, one serving replica of `web`. Node 2 is too full.
         let nodes = [node(1.0, 1, &[("web", 1)]), node(1.0, 1, &[]), node(2.0, 2, &[("web", 2)])];
         let o = world(4, 100.0);
@@ -265,5 +282,20 @@ mod tests {
         let mut coming = Occupancy::new(&o, 0, &nodes, &[]);
         assert_eq!(coming.releasable(0, 2, 2), 2);
         assert!(coming.evicted.is_empty());
+    }
+
+    #[test]
+    fn a_node_the_plan_places_a_pod_on_is_no_longer_the_emptiest() {
+        let nodes = [node(1.0, 1, &[("web", 1)]), node(1.0, 1, &[]), node(1.0, 2, &[("web", 1)])];
+        // Alone, node 1 (the later of two equals) would go first and stop nothing. The plan
+        // places a pod of `web` on it before the release, so node 0 goes, and with it one
+        // serving replica.
+        let place = Decision {
+            action: Action::PlacePod { service: "web".into(), cluster: "cloud".into(), node: 1 },
+            reason: Default::default(),
+        };
+        let mut occupancy = Occupancy::new(&world(4, 100.0), 0, &nodes, &[place]);
+        assert_eq!(occupancy.releasable(0, 0, 1), 1);
+        assert_eq!(occupancy.evicted, [("web".to_owned(), 1)].into());
     }
 }

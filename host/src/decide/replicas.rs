@@ -176,17 +176,24 @@ impl ReplicaPlanner {
         decisions
     }
 
-    /// The coming step's routing again, for a plan whose node releases stop `evicted` serving
-    /// replicas: `decisions` are the plan's (its replica targets are read from them).
+    /// Replaces the routing of a plan whose node releases stop `evicted` serving replicas by
+    /// routing planned without them, first as routing goes; the rest of `decisions` is kept.
+    /// Routing is planned from the same inputs as before, so only what the releases change
+    /// differs.
     pub fn reroute(
         &self,
         o: &Observation,
         f: &Forecasts,
-        decisions: &[Decision],
+        decisions: &mut Vec<Decision>,
         evicted: &super::Evicted,
         rank: &dyn Fn(usize, usize, usize) -> f64,
-    ) -> Vec<Decision> {
-        self.route(o, f, &routing::candidates(o, &[], rank), decisions, evicted)
+    ) {
+        if evicted.is_empty() {
+            return;
+        }
+        let routes = self.route(o, f, &routing::candidates(o, &[], rank), decisions, evicted);
+        decisions.retain(|d| !matches!(d.action, Action::SetRouting { .. }));
+        decisions.splice(0..0, routes);
     }
 
     /// Routing for the coming step: its demand, over the replicas that serve during it — those
@@ -312,8 +319,14 @@ impl ReplicaPlanner {
                 }
                 if weights.iter().sum::<f64>() <= 0.0 {
                     // Nothing expected: the first requests that come still need a route to
-                    // replicas that serve, not one to a cluster this plan empties.
-                    spread(1.0, &mut weights);
+                    // replicas that serve (within reach, as any demand would take them), not
+                    // one to a cluster this plan empties.
+                    let room: f64 = reach.iter().map(|&c| capacity[c]).sum();
+                    if room > 0.0 {
+                        reach.iter().for_each(|&c| weights[c] = capacity[c] / room);
+                    } else {
+                        spread(1.0, &mut weights);
+                    }
                 }
                 let total: f64 = weights.iter().sum();
                 if total <= 0.0 {
@@ -733,10 +746,17 @@ pub(crate) mod tests {
         };
         // Without the release the split stands (no routing decision)...
         assert_eq!(to(&d), None, "{d:?}");
+        let mut same = d.clone();
+        p.reroute(&o, &flat(50.0), &mut same, &Default::default(), &rank);
+        assert_eq!(same, d);
+        // ...with it, every request goes to the replicas that still serve, routing first and
+        // the replica decisions kept.
         let evicted = [(("web".to_owned(), "near".to_owned()), 4)].into();
-        let routes = p.reroute(&o, &flat(50.0), &d, &evicted, &rank);
-        // ...with it, every request goes to the replicas that still serve.
-        assert_eq!(to(&routes), Some(vec!["cloud".to_owned()]), "{routes:?}");
+        let mut rerouted = d.clone();
+        p.reroute(&o, &flat(50.0), &mut rerouted, &evicted, &rank);
+        assert_eq!(to(&rerouted), Some(vec!["cloud".to_owned()]), "{rerouted:?}");
+        assert!(matches!(rerouted[0].action, Action::SetRouting { .. }));
+        assert_eq!(&rerouted[1..], &d[..]);
     }
 
     #[test]

@@ -569,6 +569,9 @@ fn a_node_reports_the_pods_it_serves_per_service() {
     }
     let mut starting = fake::pod("shop", "web-c", "web", Some("n1"), "foresight", "500m");
     starting["status"]["conditions"] = json!([{"type": "Ready", "status": "False"}]);
+    // A second Deployment of `web` whose selector also matches the first one's pods.
+    let mut canary = fake::deployment("shop", "web-canary", "web", 1, 0, "500m");
+    canary["spec"]["selector"]["matchLabels"]["app"] = json!("web");
     let objects = super::view::ClusterObjects {
         nodes: vec![parse(fake::node("n1", "m5.xlarge", "4", "16Gi"))],
         pods: vec![
@@ -581,13 +584,14 @@ fn a_node_reports_the_pods_it_serves_per_service() {
         deployments: vec![
             parse(fake::deployment("shop", "web", "web", 4, 2, "500m")),
             parse(fake::deployment("shop", "api", "api", 1, 1, "250m")),
+            parse(canary),
         ],
         hpas: vec![],
         usage: None,
     };
     let nodes = super::view::nodes(&config, &config.clusters[0], &objects);
-    // Releasing n1 would stop two serving pods of web and one of api; the one still starting
-    // and the one waiting for a node serve nothing.
+    // Releasing n1 would stop two serving pods of web (each counted once) and one of api; the
+    // one still starting and the one waiting for a node serve nothing.
     let want: BTreeMap<String, u32> = [("api".into(), 1), ("web".into(), 2)].into();
     assert_eq!((nodes.len(), nodes[0].pods, &nodes[0].serving), (1, 4, &want));
 }

@@ -262,31 +262,29 @@ fn pod_ready(pod: &Pod) -> bool {
     conditions.is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
-/// Ready pods per service on a node: what releasing it would stop serving.
-fn serving_on(
+/// Ready pods per service, per node name: what releasing a node would stop serving. A pod
+/// counts once, for the first service Deployment that selects it.
+fn serving_by_node<'a>(
     config: &KubernetesConfig,
     cluster: &ClusterConfig,
-    o: &ClusterObjects,
-    node: &str,
-) -> BTreeMap<String, u32> {
-    let mut serving = BTreeMap::new();
-    for d in &o.deployments {
-        let Some(service) = service_of(d, config, cluster) else { continue };
-        let ready = o
-            .pods
-            .iter()
-            .filter(|p| running(p) && pod_ready(p) && node_of(p) == Some(node) && owned_by(p, d))
-            .count() as u32;
-        if ready > 0 {
-            *serving.entry(service.to_string()).or_default() += ready;
+    o: &'a ClusterObjects,
+) -> BTreeMap<&'a str, BTreeMap<String, u32>> {
+    let mut by_node: BTreeMap<&str, BTreeMap<String, u32>> = BTreeMap::new();
+    for pod in o.pods.iter().filter(|p| running(p) && pod_ready(p)) {
+        let Some(node) = node_of(pod) else { continue };
+        let service =
+            o.deployments.iter().find_map(|d| service_of(d, config, cluster).filter(|_| owned_by(pod, d)));
+        if let Some(service) = service {
+            *by_node.entry(node).or_default().entry(service.to_owned()).or_default() += 1;
         }
     }
-    serving
+    by_node
 }
 
 /// The ready nodes of a cluster, in `place-pod` order.
 pub fn nodes(config: &KubernetesConfig, cluster: &ClusterConfig, o: &ClusterObjects) -> Vec<NodeView> {
     let offerings = offerings(config, o);
+    let mut serving = serving_by_node(config, cluster, o);
     ready_nodes(o)
         .into_iter()
         .map(|n| {
@@ -301,7 +299,7 @@ pub fn nodes(config: &KubernetesConfig, cluster: &ClusterConfig, o: &ClusterObje
                 memory_gib: memory,
                 memory_free_gib: (memory - used_mem).max(0.0),
                 pods,
-                serving: serving_on(config, cluster, o, name),
+                serving: serving.remove(name).unwrap_or_default(),
             }
         })
         .collect()

@@ -202,26 +202,22 @@ impl Observer for Simulator {
     fn nodes(&self, cluster: &str) -> Option<Vec<NodeView>> {
         let c = self.scenario.cluster_index(cluster)?;
         let spec = &self.scenario.clusters[c];
+        let mut serving =
+            vec![std::collections::BTreeMap::<String, u32>::new(); self.clusters[c].nodes.len()];
+        for (spec, service) in self.scenario.services.iter().zip(&self.services) {
+            for pod in service.pods[c].iter().filter(|p| p.ready_at <= self.now) {
+                if let Some(on) = pod.node.and_then(|n| serving.get_mut(n)) {
+                    *on.entry(spec.name.clone()).or_default() += 1;
+                }
+            }
+        }
         Some(
             self.clusters[c]
                 .nodes
                 .iter()
-                .enumerate()
-                .map(|(i, n)| {
+                .zip(serving)
+                .map(|(n, serving)| {
                     let o = &self.scenario.offerings[spec.pools[n.pool].offering];
-                    let serving = self
-                        .scenario
-                        .services
-                        .iter()
-                        .zip(&self.services)
-                        .filter_map(|(spec, service)| {
-                            let ready = service.pods[c]
-                                .iter()
-                                .filter(|p| p.node == Some(i) && p.ready_at <= self.now)
-                                .count() as u32;
-                            (ready > 0).then(|| (spec.name.clone(), ready))
-                        })
-                        .collect();
                     NodeView {
                         pool: n.pool as u32,
                         cpu: o.vcpu,

@@ -156,6 +156,10 @@ fn nodes_report_the_replicas_they_serve_once_ready() {
     s.step();
     s.step();
     assert_eq!(serving(&s), 6);
+    // Each node reports its own: once all are ready, what it serves is what it holds.
+    for n in s.nodes("cloud").expect("cloud") {
+        assert_eq!(n.serving.values().sum::<u32>(), n.pods, "{n:?}");
+    }
 }
 
 #[test]
