@@ -400,8 +400,13 @@ impl Daemon {
                     .reroute(&observation, f, &mut decisions, &nodes.evicted, &|s, r, c| rank[s][r][c]);
                 decisions.extend(nodes.decisions);
                 let plan = Plan { decisions };
-                self.last_impact =
-                    Some(crate::decide::impact::predict_p95(&observation, &plan, f, self.planner.stretch()));
+                self.last_impact = Some(crate::decide::impact::predict_p95(
+                    &observation,
+                    &plan,
+                    &nodes.evicted,
+                    f,
+                    self.planner.stretch(),
+                ));
                 plan
             }
             (None, Some(Err(faults))) => {
