@@ -702,18 +702,24 @@ pub(crate) mod tests {
         assert!(eu.iter().any(|(c, w)| c == "cloud" && *w > 0.0), "{eu:?}");
     }
 
-    #[test]
-    fn requests_go_only_to_replicas_that_serve() {
-        let g = Guardrails::default();
-        // Two clusters, the nearer with no replica ready yet: everything goes to the other.
-        let mut o = world(4, 50.0);
+    /// `o` with a cluster "near" (5 ms away) before its own, where `web` has `placement`, and
+    /// `web`'s requests split evenly between the two.
+    fn with_near(mut o: Observation, placement: Placement) -> Observation {
         let mut near = o.clusters[0].clone();
         near.name = "near".into();
         near.rtt_ms = vec![5.0];
         o.clusters.insert(0, near);
-        let idle = Placement { ready: 0, starting: 2, pending: 0, arrival_rps: 0.0, utilisation: 0.0 };
-        o.services[0].placements.insert(0, idle);
+        o.services[0].placements.insert(0, placement);
         o.services[0].routing = vec![vec![0.5, 0.5]];
+        o
+    }
+
+    #[test]
+    fn requests_go_only_to_replicas_that_serve() {
+        let g = Guardrails::default();
+        // Two clusters, the nearer with no replica ready yet: everything goes to the other.
+        let idle = Placement { ready: 0, starting: 2, pending: 0, arrival_rps: 0.0, utilisation: 0.0 };
+        let o = with_near(world(4, 50.0), idle);
         let d = plan(&mut ReplicaPlanner::default(), &o, &flat(50.0), &g);
         let routed = d.iter().find_map(|d| match &d.action {
             Action::SetRouting { weights, .. } => Some(weights.clone()),
@@ -727,14 +733,8 @@ pub(crate) mod tests {
         let g = Guardrails::default();
         // Two clusters serving `web` equally; node planning then releases the node that holds
         // every replica of the nearer one.
-        let mut o = world(4, 50.0);
-        let mut near = o.clusters[0].clone();
-        near.name = "near".into();
-        near.rtt_ms = vec![5.0];
-        o.clusters.insert(0, near);
         let serving = Placement { ready: 4, starting: 0, pending: 0, arrival_rps: 25.0, utilisation: 0.0 };
-        o.services[0].placements.insert(0, serving);
-        o.services[0].routing = vec![vec![0.5, 0.5]];
+        let o = with_near(world(4, 50.0), serving);
         let rank = |_: usize, r: usize, c: usize| o.clusters[c].rtt_ms[r];
         let mut p = ReplicaPlanner::default();
         let d = p.plan(&o, &flat(50.0), &g, &rank);
@@ -768,15 +768,9 @@ pub(crate) mod tests {
         // Night: nothing arrives or is forecast, and the routing still sends half the requests
         // to "near", whose last replica this plan removes. The first request of the morning
         // must go to the replica that still serves.
-        let mut o = world(1, 0.0);
-        o.time = 60;
-        let mut near = o.clusters[0].clone();
-        near.name = "near".into();
-        near.rtt_ms = vec![5.0];
-        o.clusters.insert(0, near);
         let last = Placement { ready: 1, starting: 0, pending: 0, arrival_rps: 0.0, utilisation: 0.0 };
-        o.services[0].placements.insert(0, last);
-        o.services[0].routing = vec![vec![0.5, 0.5]];
+        let mut o = with_near(world(1, 0.0), last);
+        o.time = 60;
         let d = plan(&mut p, &o, &flat(0.0), &g);
         assert!(
             d.iter().any(|d| matches!(&d.action,
